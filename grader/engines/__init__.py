@@ -1,0 +1,1 @@
+"""Grading engines. Each returns the same `Grade` (see grader.engines.base.Engine)."""

@@ -1,0 +1,115 @@
+"""The one entry point for grading: input checks, engine choice, failure containment."""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+from collections.abc import Sequence
+from functools import lru_cache
+
+from grader.config import Settings
+from grader.engines.base import Engine, Progress, failed_grade
+from grader.errors import BadInputError, ConfigError, GraderError
+from grader.evidence import detect_language
+from grader.rubric import load_rubric
+from grader.types import Grade, Rubric
+
+ENGINES = ("local", "llm")
+
+
+def check_story(data: str | bytes, max_chars: int) -> str:
+    """Return the story as text, or raise BadInputError saying what is wrong with it."""
+    if isinstance(data, bytes):
+        if b"\x00" in data[:8192]:
+            raise BadInputError("the input looks like binary data, not text: paste or pass a UTF-8 text story")
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadInputError(
+                f"the input is not UTF-8 text (invalid byte at position {exc.start}): save the story as UTF-8 and try again"
+            ) from None
+    text = data.lstrip("\ufeff")
+    if "\x00" in text:
+        raise BadInputError("the input looks like binary data, not text: paste or pass a UTF-8 text story")
+    controls = sum(1 for ch in text if unicodedata.category(ch) in ("Cc", "Cs", "Co") and ch not in "\n\r\t")
+    if controls > max(8, len(text) // 100):
+        raise BadInputError("the input contains many control characters and looks like binary data, not a story")
+    if not text.strip():
+        raise BadInputError("the story is empty: write a few sentences about how you work")
+    if len(text) > max_chars:
+        raise BadInputError(
+            f"the story is {len(text):,} characters; the limit is {max_chars:,} (GRADER_MAX_CHARS): shorten it"
+        )
+    return text
+
+
+@lru_cache(maxsize=8)
+def _engine(name: str, settings: Settings) -> Engine:
+    if name == "local":
+        from grader.engines.local import LocalEngine
+
+        return LocalEngine(settings)
+    if name == "llm":
+        from grader.engines.llm import LLMEngine
+
+        return LLMEngine(settings)
+    raise ConfigError(f"unknown engine {name!r}: use one of {', '.join(ENGINES)}")
+
+
+def get_engine(name: str | None = None, settings: Settings | None = None) -> Engine:
+    """The engine by name (default GRADER_ENGINE), constructed once per settings."""
+    settings = settings or Settings.from_env()
+    return _engine((name or settings.engine).lower(), settings)
+
+
+def get_rubric(rubric_id: str | None = None, settings: Settings | None = None) -> Rubric:
+    settings = settings or Settings.from_env()
+    return load_rubric(rubric_id or settings.rubric, settings.rubrics_dir)
+
+
+def _contain(engine: Engine, rubric: Rubric, story: str, lang: str, started: float, exc: Exception) -> Grade:
+    reason = str(exc) if isinstance(exc, GraderError) else f"{type(exc).__name__}: {exc}"
+    g = failed_grade(rubric, engine.info, f"engine {engine.name} failed: {reason}", lang)
+    g.usage.latency_ms = round((time.perf_counter() - started) * 1000, 1)
+    return g
+
+
+def grade(
+    story: str | bytes,
+    *,
+    rubric_id: str | None = None,
+    engine: str | None = None,
+    settings: Settings | None = None,
+    language: str | None = None,
+) -> Grade:
+    """Grade one story. Bad input raises BadInputError; an engine failure returns status 'failed'."""
+    settings = settings or Settings.from_env()
+    text = check_story(story, settings.max_chars)
+    rubric = get_rubric(rubric_id, settings)
+    eng = get_engine(engine, settings)
+    lang = language or detect_language(text)
+    started = time.perf_counter()
+    try:
+        return eng.grade(text, rubric, language=lang)
+    except Exception as exc:  # noqa: BLE001 - a failure must never become a level or a crash
+        return _contain(eng, rubric, text, lang, started, exc)
+
+
+def grade_many(
+    stories: Sequence[str],
+    *,
+    rubric_id: str | None = None,
+    engine: str | None = None,
+    settings: Settings | None = None,
+    progress: Progress | None = None,
+) -> list[Grade]:
+    """Grade already-checked stories in order (the llm engine runs them concurrently)."""
+    settings = settings or Settings.from_env()
+    rubric = get_rubric(rubric_id, settings)
+    eng = get_engine(engine, settings)
+    langs = [detect_language(s) for s in stories]
+    started = time.perf_counter()
+    try:
+        return eng.grade_many(stories, rubric, languages=langs, progress=progress)
+    except Exception as exc:  # noqa: BLE001
+        return [_contain(eng, rubric, s, lg, started, exc) for s, lg in zip(stories, langs)]
