@@ -1,0 +1,226 @@
+"""Command-line front: parses input, calls the library, renders. No grading logic here."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from grader.config import Settings
+from grader.errors import BadInputError, GraderError
+from grader.render import STATUS_MARK
+from grader.types import Grade
+
+app = typer.Typer(
+    help="Reflection grader: places a work story on a leveled rubric (customer obsession LV.0-LV.5).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+rubric_app = typer.Typer(help="Check and browse rubric files.", no_args_is_help=True)
+app.add_typer(rubric_app, name="rubric")
+out = Console()
+err = Console(stderr=True)
+
+
+def progress_bar(label: str) -> Progress:
+    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err, transient=True)
+
+
+def _read_story(file: str | None) -> bytes:
+    if file in (None, "-"):
+        if file is None and sys.stdin.isatty():
+            raise BadInputError("no story given: pass a FILE, or pipe the story in (grader grade - < story.txt)")
+        return sys.stdin.buffer.read()
+    path = Path(file)
+    if not path.is_file():
+        raise BadInputError(f"{file}: no such file")
+    return path.read_bytes()
+
+
+def _print_grade(grade: Grade) -> None:
+    if grade.status == "failed":
+        err.print(f"[red]failed:[/red] {grade.error}")
+        return
+    if grade.status == "insufficient_evidence":
+        out.print("[yellow]Insufficient evidence[/yellow]: the text does not show how you work with customers; no level given.")
+    else:
+        ladder = "  ".join(
+            f"[reverse bold] LV.{i} [/reverse bold]" if i == grade.level else f"[dim]LV.{i}[/dim]" for i in range(6)
+        )
+        out.print(ladder)
+        out.print(f"[bold]LV.{grade.level} {grade.level_name}[/bold]  confidence {grade.confidence:.2f}")
+        if grade.rule_level is not None and grade.model_level is not None and grade.rule_level != grade.model_level:
+            out.print(f"[dim]indicator rule says LV.{grade.rule_level}; level model says LV.{grade.model_level}[/dim]")
+    shown = [j for j in grade.indicators if j.status != "no_evidence"]
+    if shown:
+        table = Table(title="Indicators", show_lines=False)
+        table.add_column("id")
+        table.add_column("status")
+        table.add_column("evidence (quoted from the story)")
+        for j in shown:
+            table.add_row(j.id, f"{STATUS_MARK[j.status]} {j.status}", "\n".join(f"“{e.quote}”" for e in j.evidence))
+        out.print(table)
+    for title, items in (("Strengths", grade.feedback.strengths), ("Gaps", grade.feedback.gaps), ("Next steps", grade.feedback.next_steps)):
+        if items:
+            out.print(f"[bold]{title}[/bold]")
+            for x in items:
+                out.print(f"  • {x}", markup=False, highlight=False)
+    if grade.citations:
+        out.print("[bold]Citations[/bold]")
+        for c in grade.citations:
+            out.print(f"  [{c.id}] {c.kind} — {c.location}: {c.text[:140]}", markup=False, highlight=False)
+    for w in grade.warnings:
+        out.print(f"[dim]note: {w}[/dim]")
+
+
+@app.command()
+def grade(
+    file: Annotated[Optional[str], typer.Argument(help="Story file (UTF-8 text); '-' or nothing reads standard input.")] = None,
+    engine: Annotated[Optional[str], typer.Option("--engine", "-e", help="local (offline, default) or llm.")] = None,
+    rubric: Annotated[Optional[str], typer.Option("--rubric", "-r", help="Rubric id (default GRADER_RUBRIC).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the Grade JSON contract.")] = False,
+    samples: Annotated[int, typer.Option("--samples", min=1, max=15, help="llm engine: grade N times, median level.")] = 1,
+) -> None:
+    """Grade one story. Exit 0 graded/insufficient evidence, 1 failed, 2 bad input."""
+    from grader import grading
+
+    settings = Settings.from_env()
+    story = _read_story(file)
+    if samples > 1:
+        if (engine or settings.engine) != "llm":
+            raise BadInputError("--samples needs --engine llm (the local engine is deterministic)")
+        from grader.engines.llm import LLMEngine
+
+        text = grading.check_story(story, settings.max_chars)
+        result = LLMEngine(settings, samples=samples).grade(text, grading.get_rubric(rubric, settings), language=grading.detect_language(text))
+    else:
+        with err.status("grading…"):
+            result = grading.grade(story, rubric_id=rubric, engine=engine, settings=settings)
+    if as_json:
+        out.print_json(result.model_dump_json())
+    else:
+        _print_grade(result)
+    raise typer.Exit(1 if result.status == "failed" else 0)
+
+
+@app.command()
+def index(
+    paths: Annotated[Optional[list[str]], typer.Argument(help="Documents or folders to add (.txt .md .html .pdf).")] = None,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Drop the index and build it again.")] = False,
+) -> None:
+    """Index the rubrics and notes in the corpus plus your documents (only changes are embedded)."""
+    from grader.index import open_index
+
+    settings = Settings.from_env()
+    idx = open_index(settings)
+    with progress_bar("embedding") as bar:
+        task = bar.add_task("embed", total=None)
+        report = idx.build(paths or [], rebuild=rebuild, progress=lambda d, t: bar.update(task, completed=d, total=t))
+    out.print(
+        f"indexed {len(report.sources)} sources: {report.added} added, {report.updated} updated, "
+        f"{report.removed} removed, {report.unchanged} unchanged ({report.embedded} embedded) -> {idx.count()} entries"
+    )
+    for s in report.skipped:
+        err.print(f"[yellow]skipped[/yellow] {s}")
+
+
+@app.command()
+def search(
+    text: Annotated[str, typer.Argument(help="Query text (Korean or English).")],
+    k: Annotated[int, typer.Option("-k", min=1, max=50, help="How many results.")] = 5,
+    kind: Annotated[Optional[list[str]], typer.Option("--kind", help="indicator, principle or passage (repeatable).")] = None,
+) -> None:
+    """Show the criteria and passages closest to TEXT, with scores."""
+    from grader.index import ensure_index
+
+    hits = ensure_index(Settings.from_env()).search(text, k=k, kinds=kind)
+    table = Table()
+    for col in ("score", "id", "kind", "source / location", "text"):
+        table.add_column(col)
+    for h in hits:
+        table.add_row(f"{h.score:.3f}", h.id, h.kind, h.location or h.source, h.text[:160])
+    out.print(table)
+
+
+@rubric_app.command("validate")
+def rubric_validate(file: Annotated[Path, typer.Argument(help="Rubric YAML file.")]) -> None:
+    """Check a rubric file; errors name the file, the field and the problem."""
+    from grader.rubric import load_rubric_file
+
+    r = load_rubric_file(file)
+    n = len(r.indicators())
+    out.print(f"{file}: ok — {r.id} v{r.version}, {len(r.levels)} levels, {n} indicators, {len(r.principles)} principles")
+
+
+@rubric_app.command("show")
+def rubric_show(
+    rubric_id: Annotated[Optional[str], typer.Argument(help="Rubric id (default GRADER_RUBRIC).")] = None,
+    lang: Annotated[str, typer.Option("--lang", help="ko or en.")] = "en",
+) -> None:
+    """Print a rubric by level in one language."""
+    from grader.grading import get_rubric
+
+    if lang not in ("ko", "en"):
+        raise BadInputError("--lang must be ko or en")
+    r = get_rubric(rubric_id, Settings.from_env())
+    out.print(f"[bold]{r.title.get(lang)}[/bold] ({r.id} v{r.version}) — {r.source.title}")
+    for p in r.principles:
+        out.print(f"  [{p.id}] {p.text.get(lang)}", markup=False, highlight=False)
+    for lv in r.levels:
+        out.print(f"\n[bold]LV.{lv.level} {lv.name.get(lang)}[/bold] — {lv.summary.get(lang)}")
+        for ind in lv.indicators:
+            out.print(f"  [{ind.id}] {ind.text.get(lang)}", markup=False, highlight=False)
+        for ex in lv.examples:
+            out.print(f"    e.g. {ex.get(lang)}", markup=False, highlight=False)
+
+
+def _register_fronts() -> None:
+    import importlib
+
+    for name in ("grader.cli_eval", "grader.cli_store", "grader.cli_train"):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(app)
+
+
+_register_fronts()
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except GraderError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # click usage errors etc.
+        import click
+
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            err.print("aborted")
+            sys.exit(130)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""The offline engine: deterministic, CPU-only, no API key.
+
+Story sentences are embedded once (e5, "query: " prefix) and compared with the rubric's
+indicators stored in the index; rubric cue patterns recognise behaviour per sentence. Each
+indicator gets a status with its evidence sentences, the level follows from the indicators
+(grader.levels), or from the trained level model when one ships for the rubric, with the
+rule's level kept beside it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from grader.config import Settings
+from grader.engines.base import Engine
+from grader.errors import IndexError_
+from grader.evidence import Sentence, split_sentences
+from grader.feedback import write_feedback
+from grader.index import Index, ensure_index
+from grader.levels import combine_confidence, level_of, mixed_signals, rule_level
+from grader.signals import CompiledCues, compiled_cues, cue_matrix, directive_sentences, sentence_flags
+from grader.types import Citation, EngineInfo, Evidence, Grade, IndicatorJudgment, Rubric, RubricRef, Usage
+
+SIM_PARTIAL = 0.045  # similarity above the sentence's mean over indicators that alone counts as partial
+MAX_EVIDENCE = 2
+
+
+@dataclass
+class Analysis:
+    """Everything the engine computed for one story (also the input of the level model)."""
+
+    sentences: list[Sentence]
+    sim: np.ndarray  # (n_sent, n_ind) cosine similarity, max over languages
+    rel: np.ndarray  # sim minus each sentence's mean over indicators
+    cues: np.ndarray  # (n_sent, n_ind) cue pattern hits
+    flags: dict[str, np.ndarray]
+    story_vector: np.ndarray  # mean of sentence vectors, normalised
+    compiled: CompiledCues
+    set_aside: list[Sentence]  # sentences addressed to the grader, not used as evidence
+
+
+class LocalEngine(Engine):
+    name = "local"
+
+    def __init__(self, settings: Settings, index: Index | None = None) -> None:
+        self.settings = settings
+        self._index = index
+        self._vectors: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def info(self) -> EngineInfo:
+        from grader.model import model_version
+
+        return EngineInfo(name=self.name, model=model_version(), prompt_version=None)
+
+    @property
+    def index(self) -> Index:
+        if self._index is None:
+            self._index = ensure_index(self.settings)
+        return self._index
+
+    def _indicator_matrix(self, rubric: Rubric, ids: tuple[str, ...]) -> np.ndarray:
+        key = f"{rubric.id}@{rubric.version}"
+        with self._lock:
+            if key not in self._vectors:
+                vecs = self.index.indicator_vectors(rubric.id)
+                missing = [i for i in ids if i not in vecs]
+                if missing:
+                    raise IndexError_(
+                        f"the index has no entries for {', '.join(missing[:3])} of rubric {rubric.id}: run `grader index`"
+                    )
+                self._vectors[key] = np.stack([vecs[i] for i in ids])  # (n_ind, n_lang, dim)
+            return self._vectors[key]
+
+    def analyse(self, story: str, rubric: Rubric) -> Analysis:
+        compiled = compiled_cues(rubric)
+        sentences = split_sentences(story)
+        directives = set(directive_sentences(sentences))
+        set_aside = [s for j, s in enumerate(sentences) if j in directives]
+        sentences = [s for j, s in enumerate(sentences) if j not in directives]
+        ind = self._indicator_matrix(rubric, compiled.ids)
+        if sentences:
+            vec = self.index.embedder.queries([s.text for s in sentences])
+            sim = np.einsum("sd,ild->sil", vec, ind).max(axis=2)
+            mean = vec.mean(axis=0)
+            story_vector = mean / (np.linalg.norm(mean) or 1.0)
+        else:
+            sim = np.zeros((0, len(compiled.ids)), dtype=np.float32)
+            story_vector = np.zeros(ind.shape[-1], dtype=np.float32)
+        rel = sim - sim.mean(axis=1, keepdims=True) if len(sentences) else sim
+        return Analysis(
+            sentences, sim, rel, cue_matrix(sentences, compiled), sentence_flags(sentences), story_vector, compiled, set_aside
+        )
+
+    def judge(self, story: str, a: Analysis) -> list[IndicatorJudgment]:
+        out: list[IndicatorJudgment] = []
+        negated = a.flags["negated"]
+        for i, ident in enumerate(a.compiled.ids):
+            lv = int(a.compiled.levels[i])
+            hits = np.flatnonzero(a.cues[:, i])
+            # a negated sentence shows the behaviour *not* done for positive levels (L2+);
+            # L0/L1 cues describe shortfalls, so negation is part of their meaning
+            affirmed = [j for j in hits if lv < 2 or not negated[j]]
+            denied = [j for j in hits if j not in affirmed]
+            status, chosen, note = "no_evidence", [], ""
+            if affirmed:
+                chosen = sorted(affirmed, key=lambda j: (-a.cues[j, i], -a.rel[j, i]))[:MAX_EVIDENCE]
+                strong = len(affirmed) >= 2 or a.rel[chosen[0], i] >= 0 or a.cues[chosen[0], i] >= 2
+                status = "met" if strong else "partial"
+                note = "behaviour cue" + (" in several sentences" if len(affirmed) > 1 else "")
+            elif denied:
+                status, chosen, note = "not_met", denied[:1], "the story says this was not done"
+            elif len(a.sentences) and lv > 0:
+                j = int(np.argmax(a.rel[:, i]))
+                if a.rel[j, i] >= SIM_PARTIAL and not negated[j]:
+                    status, chosen, note = "partial", [j], "close in meaning, no explicit behaviour cue"
+            evidence = [Evidence(quote=story[a.sentences[j].start : a.sentences[j].end], start=a.sentences[j].start, end=a.sentences[j].end) for j in chosen]
+            score = float(a.sim[chosen[0], i]) if chosen else 0.0
+            out.append(IndicatorJudgment(id=ident, status=status, evidence=evidence, note=note, score=round(score, 4)))
+        return out
+
+    def _citations(self, rubric: Rubric, judgments: list[IndicatorJudgment], a: Analysis, lang: str) -> list[Citation]:
+        src = rubric.source.title
+        cites = [
+            Citation(
+                id=j.id, kind="indicator", source=src, text=rubric.indicator(j.id).text.get(lang),
+                location=f"{rubric.id} v{rubric.version}, LV.{level_of(j.id)}", score=j.score,
+            )
+            for j in sorted(judgments, key=lambda j: -level_of(j.id))
+            if j.status in ("met", "partial")
+        ]
+        if a.sentences:
+            hits = self.index.search(None, k=2, kinds=["principle"], rubric_id=rubric.id, vector=a.story_vector)
+            hits += self.index.search(None, k=3, kinds=["passage"], vector=a.story_vector)
+            principles = {p.id: p for p in rubric.principles}
+            for h in hits:
+                c = h.citation()
+                if h.kind == "principle" and h.id in principles:
+                    c.text = principles[h.id].text.get(lang)
+                cites.append(c)
+        return cites
+
+    def grade(self, story: str, rubric: Rubric, *, language: str) -> Grade:
+        from grader.model import predict_level
+
+        started = time.perf_counter()
+        lang = "ko" if language == "ko" else "en"
+        a = self.analyse(story, rubric)
+        judgments = self.judge(story, a)
+        statuses = {j.id: j.status for j in judgments}
+        rule = rule_level(statuses, rubric.max_level)
+        prediction = predict_level(rubric, a, judgments)
+        if prediction is not None and prediction.insufficient:
+            level = None
+        elif prediction is not None:
+            level = prediction.level
+        else:
+            level = rule
+        status = "graded" if level is not None else "insufficient_evidence"
+        if prediction is not None and level is not None:
+            confidence = combine_confidence(prediction.confidence, rule, level)
+        elif level is not None:
+            n_met = sum(1 for i, s in statuses.items() if s == "met" and level_of(i) == level)
+            confidence = min(0.85, 0.35 + 0.15 * n_met)
+        else:
+            confidence = 0.0
+        warnings = []
+        if a.set_aside:
+            warnings.append(
+                f"ignored {len(a.set_aside)} sentence(s) addressed to the grader, not about work: "
+                + "; ".join(f"“{s.text[:60]}”" for s in a.set_aside[:3])
+            )
+        if mixed_signals(statuses, level):
+            confidence *= 0.85
+            warnings.append("mixed: indifference (LV.0) behaviour appears beside the graded level")
+        return Grade(
+            rubric=RubricRef(id=rubric.id, version=rubric.version),
+            status=status,
+            level=level,
+            level_name=rubric.level_name(level, lang) if level is not None else None,
+            confidence=round(float(confidence), 4),
+            distribution=prediction.distribution if prediction is not None and level is not None else None,
+            indicators=judgments,
+            citations=self._citations(rubric, judgments, a, lang) if level is not None else [],
+            feedback=write_feedback(rubric, judgments, level, lang),
+            language=lang,
+            engine=self.info,
+            usage=Usage(latency_ms=round((time.perf_counter() - started) * 1000, 1)),
+            rule_level=rule,
+            model_level=prediction.level if prediction is not None else None,
+            warnings=warnings,
+        )

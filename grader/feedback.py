@@ -1,0 +1,72 @@
+"""Feedback text (strengths, gaps, next steps) in the story's language, from indicator judgments."""
+
+from __future__ import annotations
+
+from grader.levels import level_of
+from grader.types import Feedback, IndicatorJudgment, Rubric
+
+_T = {
+    "en": {
+        "strength": "{name} (LV.{level}) — {text} Evidence: “{quote}”",
+        "gap_next": "Not shown yet for LV.{level} {name}: {text}",
+        "gap_mixed": "A remark that puts the customer second weakens the story: “{quote}”",
+        "gap_none": "The story does not yet show what you did with customer insight; describe a concrete action and its result.",
+        "step": "To reach LV.{level} {name}: {text}",
+        "step_example": "For example: {example}",
+        "step_top": "You are at the top level: keep the practice structural and teach it to others.",
+        "step_evidence": "Write what you did, for whom, how often and what changed — concrete actions weigh more than intentions.",
+    },
+    "ko": {
+        "strength": "{name} (LV.{level}) — {text} 근거: “{quote}”",
+        "gap_next": "LV.{level} {name}에 해당하는 행동은 아직 드러나지 않았습니다: {text}",
+        "gap_mixed": "고객을 뒤로 미루는 태도가 이야기를 약하게 만듭니다: “{quote}”",
+        "gap_none": "고객에 대한 이해를 바탕으로 무엇을 했는지가 아직 드러나지 않습니다. 구체적인 행동과 결과를 적어 보세요.",
+        "step": "LV.{level} {name}에 이르려면: {text}",
+        "step_example": "예: {example}",
+        "step_top": "최고 레벨입니다. 이 방식을 구조로 만들고 동료에게 전파하는 일을 이어 가세요.",
+        "step_evidence": "누구를 위해 무엇을, 얼마나 자주 했고 무엇이 바뀌었는지 적어 보세요. 의도보다 구체적인 행동이 중요합니다.",
+    },
+}
+
+
+def _short(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def write_feedback(rubric: Rubric, judgments: list[IndicatorJudgment], level: int | None, lang: str) -> Feedback:
+    t = _T["ko" if lang == "ko" else "en"]
+    shown = [j for j in judgments if j.status in ("met", "partial") and j.evidence]
+    positive = sorted((j for j in shown if level_of(j.id) > 0), key=lambda j: (-level_of(j.id), j.status != "met"))
+    strengths = []
+    for j in positive[:3]:
+        lv = level_of(j.id)
+        strengths.append(
+            t["strength"].format(
+                name=rubric.level_name(lv, lang), level=lv, text=rubric.indicator(j.id).text.get(lang), quote=_short(j.evidence[0].quote)
+            )
+        )
+    gaps: list[str] = []
+    for j in (j for j in shown if level_of(j.id) == 0):
+        if level and level > 0:
+            gaps.append(t["gap_mixed"].format(quote=_short(j.evidence[0].quote)))
+            break
+    nxt = (level if level is not None else 0) + 1
+    steps: list[str] = []
+    if level is None:
+        gaps.append(t["gap_none"])
+        steps.append(t["step_evidence"])
+    elif nxt > rubric.max_level:
+        steps.append(t["step_top"])
+    else:
+        target = rubric.levels[nxt]
+        met_ids = {j.id for j in shown}
+        missing = [i for i in target.indicators if i.id not in met_ids]
+        for ind in missing[:2]:
+            gaps.append(t["gap_next"].format(level=nxt, name=target.name.get(lang), text=ind.text.get(lang)))
+        for ind in (missing or target.indicators)[:2]:
+            steps.append(t["step"].format(level=nxt, name=target.name.get(lang), text=ind.text.get(lang)))
+        if target.examples:
+            steps.append(t["step_example"].format(example=target.examples[0].get(lang)))
+        steps.append(t["step_evidence"])
+    return Feedback(strengths=strengths, gaps=gaps, next_steps=steps)

@@ -1,0 +1,36 @@
+"""Plain renderers of a Grade (Markdown for downloads/exports; rich for the terminal)."""
+
+from __future__ import annotations
+
+from grader.types import Grade
+
+STATUS_MARK = {"met": "✔", "partial": "◐", "not_met": "✘", "no_evidence": "·"}
+
+
+def grade_markdown(grade: Grade, story: str | None = None) -> str:
+    lines = [f"# Grade — {grade.rubric.id} v{grade.rubric.version}", ""]
+    if grade.status == "graded":
+        lines.append(f"**Level:** LV.{grade.level} {grade.level_name or ''} (confidence {grade.confidence:.2f})")
+    elif grade.status == "insufficient_evidence":
+        lines.append("**Level:** none — not enough evidence of how you work with customers")
+    else:
+        lines.append(f"**Failed:** {grade.error}")
+    lines += ["", f"Engine: {grade.engine.name}" + (f" ({grade.engine.model})" if grade.engine.model else ""), ""]
+    shown = [j for j in grade.indicators if j.status != "no_evidence"]
+    if shown:
+        lines += ["## Indicators", "", "| id | status | evidence |", "|---|---|---|"]
+        for j in shown:
+            quotes = " / ".join(e.quote.replace("|", "\\|").replace("\n", " ") for e in j.evidence)
+            lines.append(f"| {j.id} | {j.status} | {quotes} |")
+        lines.append("")
+    for title, items in (("Strengths", grade.feedback.strengths), ("Gaps", grade.feedback.gaps), ("Next steps", grade.feedback.next_steps)):
+        if items:
+            lines += [f"## {title}", ""] + [f"- {x}" for x in items] + [""]
+    if grade.citations:
+        lines += ["## Citations", ""]
+        for c in grade.citations:
+            lines.append(f"- **{c.id}** ({c.kind}, {c.source}; {c.location}): {c.text}")
+        lines.append("")
+    if story is not None:
+        lines += ["## Story", "", "> " + story.replace("\n", "\n> "), ""]
+    return "\n".join(lines)
