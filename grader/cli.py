@@ -199,7 +199,8 @@ _register_fronts()
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # returns the code of typer.Exit in this mode
+        sys.exit(code if isinstance(code, int) else 0)
     except GraderError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)

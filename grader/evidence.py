@@ -117,25 +117,28 @@ def _normalise(text: str) -> tuple[str, list[int]]:
     return "".join(chars), index
 
 
-def locate_quote(story: str, quote: str) -> tuple[int, int] | None:
-    """Find `quote` in `story`, tolerating only whitespace and quote-mark differences.
-
-    Returns (start, end) such that story[start:end] is the matching span, or None.
-    """
-    q = quote.strip().strip("\"'“”‘’")
-    if not q.strip():
-        return None
+def _find(story: str, q: str) -> tuple[int, int] | None:
     found = story.find(q)
     if found >= 0:
         return found, found + len(q)
     norm_story, index = _normalise(story)
-    norm_q, _ = _normalise(q)
-    norm_q = norm_q.strip()
-    if not norm_q:
-        return None
-    at = norm_story.find(norm_q)
+    norm_q = _normalise(q)[0].strip()
+    at = norm_story.find(norm_q) if norm_q else -1
     if at < 0:
         return None
-    start = index[at]
-    last = index[at + len(norm_q) - 1]
-    return start, last + 1
+    return index[at], index[at + len(norm_q) - 1] + 1
+
+
+def locate_quote(story: str, quote: str) -> tuple[int, int] | None:
+    """Find `quote` in `story`, tolerating only whitespace and quote-mark differences
+    (a quote wrapped in extra quotation marks is also found).
+
+    Returns (start, end) such that story[start:end] is the matching span, or None.
+    """
+    q = quote.strip()
+    for candidate in dict.fromkeys((q, q.strip("\"'“”‘’"))):
+        if candidate.strip():
+            span = _find(story, candidate)
+            if span:
+                return span
+    return None

@@ -4,8 +4,9 @@ Credit of a level = (#met + 0.5 * #partial) over that level's indicators.
 
 1. No indicator of any level has evidence (met or partial)  ->  no level: insufficient evidence.
 2. A positive level L (1..max) is *reached* when its credit >= 1 (one indicator met, or two
-   partially met). For L >= 3 it also needs support from the level below: credit(L-1) >= 0.5,
-   because lifecycle involvement, advocacy and innovation build on acting on feedback.
+   partially met). For L >= 3 it also needs support: credit(L-1) >= 0.5, or credit(L) >= 2
+   (two of its own indicators met), because lifecycle involvement, advocacy and innovation
+   build on acting on feedback.
 3. The level is the highest reached positive level.
 4. If no positive level is reached: LV.0 when the level-0 (indifference) indicators have
    credit >= 0.5 or nothing else has any credit; otherwise LV.1 (some awareness shown, e.g.
@@ -26,6 +27,7 @@ from collections.abc import Iterable, Mapping
 CREDIT = {"met": 1.0, "partial": 0.5, "not_met": 0.0, "no_evidence": 0.0}
 REACHED = 1.0
 SUPPORT = 0.5
+SELF_SUPPORT = 2.0
 
 
 def level_of(indicator_id: str) -> int:
@@ -54,7 +56,7 @@ def rule_level(statuses: Mapping[str, str], max_level: int = 5) -> int | None:
     reached = [
         lv
         for lv in range(1, max_level + 1)
-        if c[lv] >= REACHED and (lv < 3 or c[lv - 1] >= SUPPORT)
+        if c[lv] >= REACHED and (lv < 3 or c[lv - 1] >= SUPPORT or c[lv] >= SELF_SUPPORT)
     ]
     if reached:
         return max(reached)

@@ -1,0 +1,100 @@
+"""`grader history` and `grader export`: the stored gradings, reviews and eval runs from the terminal."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from grader.config import Settings
+from grader.errors import BadInputError
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _snippet(text: str, width: int = 60) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def history(
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=100_000, help="How many entries, newest first.")] = 20,
+    everything: Annotated[bool, typer.Option("--all", help="Include gradings that were saved but not shared.")] = False,
+    unreviewed: Annotated[bool, typer.Option("--unreviewed", help="Only gradings no coach has reviewed.")] = False,
+    evals: Annotated[bool, typer.Option("--evals", help="List stored eval runs instead of gradings.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """List stored gradings (with coach reviews) or eval runs from the SQLite store."""
+    from grader.store import open_store
+
+    store = open_store(Settings.from_env())
+    if evals:
+        runs = store.eval_runs(limit=limit)
+        if as_json:
+            for run in runs:
+                sys.stdout.write(run.model_dump_json(exclude={"report"}) + "\n")
+            return
+        table = Table(title=f"eval runs ({store.path})")
+        for col in ("run", "time", "file", "engine", "repeats", "n", "accuracy", "qwk", "within-one", "out dir"):
+            table.add_column(col)
+        fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
+        for r in runs:
+            table.add_row(r.id, r.created_at, Path(r.file).name, r.engine, str(r.repeats), str(r.n or "–"),
+                          fmt(r.accuracy), fmt(r.qwk), fmt(r.within_one), r.out_dir)
+        out.print(table)
+        return
+    records = store.records(shared_only=not everything, unreviewed=unreviewed, limit=limit)
+    if as_json:
+        for r in records:
+            sys.stdout.write(r.model_dump_json() + "\n")
+        return
+    if not records:
+        err.print(f"no stored gradings in {store.path} (the app stores a story only when its author ticks “save / share”)")
+        return
+    table = Table(title=f"stored gradings ({store.path})")
+    for col in ("grade", "time", "lang", "engine", "level", "conf.", "coach", "shared", "story"):
+        table.add_column(col)
+    for r in records:
+        level = f"LV.{r.level}" if r.level is not None else r.status
+        coach = f"LV.{r.review.coach_level}" if r.review else "–"
+        table.add_row(str(r.grade_id), r.created_at, r.language, r.engine, level, f"{r.confidence:.2f}", coach,
+                      "yes" if r.shared else "no", _snippet(r.story))
+    out.print(table)
+
+
+def export(
+    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl (eval set, the eval-set contract) or csv.")] = "jsonl",
+    output: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write to this file instead of standard output.")] = None,
+    everything: Annotated[bool, typer.Option("--all", help="Include reviewed gradings that are no longer shared.")] = False,
+) -> None:
+    """Export coach-reviewed gradings as an eval set (JSONL: gold level = coach's level) or CSV."""
+    from grader.store import open_store
+    from grader.store_export import eval_set_jsonl, reviews_csv
+
+    fmt = fmt.lower()
+    if fmt not in ("jsonl", "csv"):
+        raise BadInputError(f"--format {fmt!r} is not supported: use jsonl or csv")
+    store = open_store(Settings.from_env())
+    records = store.records(shared_only=not everything, reviewed=True, limit=1_000_000)
+    text = eval_set_jsonl(records) if fmt == "jsonl" else reviews_csv(records)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise BadInputError(f"cannot write {output}: {exc.strerror or exc}") from None
+        err.print(f"wrote {len(records)} reviewed item(s) to {output}")
+    if not records:
+        err.print("no reviewed gradings yet: coaches review shared gradings on the app's Review page")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("history")(history)
+    app.command("export")(export)

@@ -1,0 +1,54 @@
+"""Streamlit helpers shared by the pages: interface language, settings, the store handle."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from grader.config import Settings
+from grader.errors import GraderError
+from grader.store import Store, open_store
+from grader.ui.i18n import LANGS, t
+
+LANG_KEY = "ui_lang"
+
+
+def default_lang() -> str:
+    try:
+        locale = st.context.locale or ""
+    except Exception:  # noqa: BLE001 - no browser context (bare run)
+        locale = ""
+    return "ko" if str(locale).lower().startswith("ko") else "en"
+
+
+def lang() -> str:
+    value = st.session_state.get(LANG_KEY)
+    return value if value in LANGS else default_lang()
+
+
+def T(key: str, **values: object) -> str:
+    """Interface string in the chosen interface language."""
+    return t(key, lang(), **values)
+
+
+def settings() -> Settings:
+    """Settings from the environment; a bad value stops the page with a clear message."""
+    try:
+        return Settings.from_env()
+    except GraderError as exc:
+        st.error(T("settings.error", error=str(exc)))
+        st.stop()
+        raise  # unreachable: st.stop() raises
+
+
+@st.cache_resource(show_spinner=False)
+def _store(path: str) -> Store:
+    return Store(path)
+
+
+def store(s: Settings) -> Store:
+    return _store(str(s.store_path))
+
+
+def show_error(exc: Exception) -> None:
+    """A user-facing error as one line (GraderError messages say what to do)."""
+    st.error(str(exc) if isinstance(exc, GraderError) else f"{type(exc).__name__}: {exc}")

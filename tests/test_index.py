@@ -1,0 +1,130 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from grader.config import Settings
+from grader.corpus import chunk_text, html_to_text, read_document
+from grader.embeddings import CountingMixin
+from grader.errors import BadInputError, IndexError_
+from grader.evidence import split_sentences
+from grader.index import Index
+from tests.rubric_factory import rubric_dict
+
+
+@pytest.fixture()
+def small(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Settings, Path]:
+    corpus = tmp_path / "corpus"
+    (corpus / "rubrics").mkdir(parents=True)
+    (corpus / "notes").mkdir()
+    (corpus / "rubrics" / "customer-obsession.yaml").write_text(yaml.safe_dump(rubric_dict(), allow_unicode=True), encoding="utf-8")
+    (corpus / "notes" / "note.md").write_text("# Note\n\n## One\nFirst fact. Second fact.\n\n## Two\n세 번째 사실입니다.\n", encoding="utf-8")
+    monkeypatch.setenv("GRADER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("GRADER_CORPUS_DIR", str(corpus))
+    return Settings.from_env(), tmp_path
+
+
+def embedded() -> int:
+    return CountingMixin.embedded_texts
+
+
+def test_chunks_end_on_sentence_boundaries() -> None:
+    text = " ".join(f"This is sentence number {i} about customers." for i in range(60)) + " " + "고객 인터뷰를 했습니다. " * 40
+    chunks = chunk_text(text, size=300)
+    assert len(chunks) > 5
+    sentences = {s.text for s in split_sentences(text)}
+    for c in chunks:
+        assert len(c) <= 300 + 60
+        for s in split_sentences(c):
+            assert s.text in sentences  # no sentence was cut in half
+
+
+def test_html_and_bad_documents(tmp_path: Path) -> None:
+    assert html_to_text("<p>Hello <b>team</b></p><script>alert(1)</script><p>Bye</p>") == "Hello team\n\nBye"
+    (tmp_path / "x.bin").write_bytes(b"\x00\x01")
+    with pytest.raises(BadInputError, match="unsupported file type"):
+        read_document(tmp_path / "x.bin")
+    (tmp_path / "x.txt").write_bytes(b"\x00\x01binary")
+    with pytest.raises(BadInputError, match="binary"):
+        read_document(tmp_path / "x.txt")
+    (tmp_path / "y.txt").write_bytes("café".encode("latin-1"))
+    with pytest.raises(BadInputError, match="not UTF-8"):
+        read_document(tmp_path / "y.txt")
+    (tmp_path / "z.pdf").write_bytes(b"%PDF-1.4 broken")
+    with pytest.raises(BadInputError, match="cannot read this PDF"):
+        read_document(tmp_path / "z.pdf")
+
+
+def test_index_is_incremental(small: tuple[Settings, Path]) -> None:
+    settings, tmp = small
+    doc = tmp / "article.md"
+    doc.write_text("# Article\n\nCustomers churned. We called them every week.\n", encoding="utf-8")
+    index = Index(settings)
+    first = index.build([doc])
+    assert first.added == index.count() > 0
+    rubric_entries = 2 * (21 + 1)
+    assert index.count() == rubric_entries + first.added - rubric_entries  # every entry was added once
+
+    before = embedded()
+    second = Index(settings).build()  # reopened from disk; the user document is remembered
+    assert embedded() == before, "an unchanged re-index must embed nothing"
+    assert second.embedded == 0 and second.removed == 0 and second.unchanged == index.count()
+    assert any(k.endswith("article.md") for k in second.sources)
+
+    doc.write_text("# Article\n\nCustomers churned. We now call them every day.\n", encoding="utf-8")
+    third = Index(settings).build()
+    assert third.embedded >= 1 and third.removed >= 1  # old chunk replaced
+    hits = Index(settings).search("call them every day", k=3, kinds=["passage"])
+    assert any("every day" in h.text for h in hits)
+    assert not any("every week" in h.text for h in Index(settings).search("every week", k=10, kinds=["passage"]))
+
+    doc.unlink()
+    fourth = Index(settings).build()
+    assert fourth.removed >= 1 and fourth.embedded == 0
+    assert not any(k.endswith("article.md") for k in Index(settings).sources() for k in [k["source_key"]])
+
+    rebuilt = Index(settings).build(rebuild=True)
+    assert rebuilt.embedded == Index(settings).count() == rebuilt.added
+
+
+def test_search_filters_and_existing_ids(small: tuple[Settings, Path]) -> None:
+    settings, _ = small
+    index = Index(settings)
+    index.build()
+    hits = index.search("indicator 3.2", k=5, kinds=["indicator"], rubric_id="customer-obsession")
+    assert hits and all(h.kind == "indicator" for h in hits)
+    assert len({h.id for h in hits}) == len(hits)  # one hit per indicator, not per language
+    passage = index.search("fact", k=1, kinds=["passage"])[0]
+    assert index.existing_ids(["co.L3.2", "co.p1", passage.id, "co.L9.9", "passage:deadbeef"]) == {"co.L3.2", "co.p1", passage.id}
+    vectors = index.indicator_vectors("customer-obsession")
+    assert len(vectors) == 21 and vectors["co.L0.1"].shape == (2, 384)
+
+
+def test_index_refuses_another_embedding_model(small: tuple[Settings, Path]) -> None:
+    settings, _ = small
+    Index(settings).build()
+    other = settings.with_(embeddings="openai")
+    with pytest.raises(IndexError_, match="built with embeddings 'multilingual-e5-small-q4'.*--rebuild"):
+        Index(other).count()
+
+
+def test_missing_user_document_is_a_clear_error(small: tuple[Settings, Path]) -> None:
+    settings, tmp = small
+    with pytest.raises(BadInputError, match="no such file"):
+        Index(settings).build([tmp / "nope.md"])
+
+
+def test_seed_articles_retrieve_level_2_3_indicators(grader_settings: Settings, seeds_dir: Path) -> None:
+    index = Index(grader_settings)
+    report = index.build([seeds_dir])
+    assert len([s for s in report.sources if "seeds" in s]) == 2
+    queries = [
+        "We interviewed customers who churned to learn why they left, then changed onboarding based on what they said.",
+        "이탈한 사용자들을 인터뷰해서 떠난 이유를 듣고, 그 내용을 온보딩 개선에 반영했습니다.",
+    ]
+    for q in queries:
+        hits = index.search(q, k=5, kinds=["indicator"], rubric_id="customer-obsession")
+        levels = [h.level for h in hits[:3]]
+        assert any(lv in (2, 3) for lv in levels), (q, [(h.id, h.score) for h in hits])
+    passages = index.search("공항에서 스테이크", k=3, kinds=["passage"])
+    assert any(p.source.startswith("000_") for p in passages), [(p.source, p.text[:40]) for p in passages]
