@@ -89,7 +89,11 @@ class OpenAIEmbeddings(EmbeddingFunction[Documents], CountingMixin):
 
             settings = Settings.from_env()
             key = settings.require_api_key()
-            self._client = LCEmbeddings(model=self.model, api_key=key, base_url=self.base_url or settings.openai_base_url or None)
+            # check_embedding_ctx_length=False: no tiktoken (it would download its encodings at run time)
+            self._client = LCEmbeddings(
+                model=self.model, api_key=key, base_url=self.base_url or settings.openai_base_url or None,
+                check_embedding_ctx_length=False,
+            )
         return self._client
 
     def passages(self, texts: list[str]) -> np.ndarray:

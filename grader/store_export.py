@@ -12,9 +12,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import numpy as np
-from sklearn.metrics import cohen_kappa_score, confusion_matrix
-
+from grader import metrics
 from grader.store import Record
 from grader.types import EvalItem
 
@@ -89,31 +87,22 @@ def reviews_csv(records: Iterable[Record]) -> str:
 
 
 def agreement(pairs: Sequence[tuple[int, int]], n_levels: int = 6) -> dict[str, Any]:
-    """Coach vs grader agreement over (coach_level, grader_level) pairs.
+    """Coach vs grader agreement over (coach_level, grader_level) pairs (grader.metrics).
 
-    Returns n, exact (share equal), within_one, mae, qwk (quadratic weighted kappa; None when
-    undefined, e.g. fewer than 2 pairs or a single level on both sides) and confusion
+    Returns n, exact, within_one, mae, qwk, spearman (None where undefined) and confusion
     (n_levels x n_levels counts, rows = coach, columns = grader).
     """
-    labels = list(range(n_levels))
-    if not pairs:
-        return {"n": 0, "exact": None, "within_one": None, "mae": None, "qwk": None,
-                "confusion": [[0] * n_levels for _ in labels]}
-    coach = np.array([p[0] for p in pairs])
-    grader = np.array([p[1] for p in pairs])
-    diff = np.abs(coach - grader)
-    qwk: float | None = None
-    if len(pairs) >= 2 and len(set(coach.tolist()) | set(grader.tolist())) > 1:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            value = float(cohen_kappa_score(coach, grader, weights="quadratic", labels=labels))
-        qwk = None if np.isnan(value) else round(value, 4)
+    coach = [p[0] for p in pairs]
+    grader = [p[1] for p in pairs]
+    stats = metrics.agreement(coach, grader, n_levels)
     return {
         "n": len(pairs),
-        "exact": round(float(np.mean(diff == 0)), 4),
-        "within_one": round(float(np.mean(diff <= 1)), 4),
-        "mae": round(float(np.mean(diff)), 4),
-        "qwk": qwk,
-        "confusion": confusion_matrix(coach, grader, labels=labels).tolist(),
+        "exact": stats["accuracy"],
+        "within_one": stats["within_one"],
+        "mae": stats["mae"],
+        "qwk": stats["qwk"],
+        "spearman": stats["spearman"],
+        "confusion": metrics.confusion(coach, grader, n_levels),
     }
 
 

@@ -52,11 +52,10 @@ class LocalEngine(Engine):
         self._vectors: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
 
-    @property
-    def info(self) -> EngineInfo:
+    def info_for(self, rubric: Rubric) -> EngineInfo:
         from grader.model import model_version
 
-        return EngineInfo(name=self.name, model=model_version(), prompt_version=None)
+        return EngineInfo(name=self.name, model=model_version(rubric) or "indicator rule", prompt_version=None)
 
     @property
     def index(self) -> Index:
@@ -154,7 +153,7 @@ class LocalEngine(Engine):
         judgments = self.judge(story, a)
         statuses = {j.id: j.status for j in judgments}
         rule = rule_level(statuses, rubric.max_level)
-        prediction = predict_level(rubric, a, judgments)
+        prediction = predict_level(rubric, a, judgments, len(story))
         if prediction is not None and prediction.insufficient:
             level = None
         elif prediction is not None:
@@ -189,7 +188,7 @@ class LocalEngine(Engine):
             citations=self._citations(rubric, judgments, a, lang) if level is not None else [],
             feedback=write_feedback(rubric, judgments, level, lang),
             language=lang,
-            engine=self.info,
+            engine=self.info_for(rubric),
             usage=Usage(latency_ms=round((time.perf_counter() - started) * 1000, 1)),
             rule_level=rule,
             model_level=prediction.level if prediction is not None else None,

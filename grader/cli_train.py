@@ -1,0 +1,50 @@
+"""`grader train`: reproduce the shipped level model from the labeled train split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from grader.config import REPO_DIR, Settings
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def train(
+        data: Annotated[Optional[list[Path]], typer.Argument(help="Train-split JSONL files (default evals/*.train.jsonl).")] = None,
+        out: Annotated[Optional[Path], typer.Option("--out", help="Where to write the model JSON (default: the shipped one).")] = None,
+        rubric: Annotated[Optional[str], typer.Option("--rubric", "-r", help="Rubric id.")] = None,
+        check: Annotated[bool, typer.Option("--check", help="Don't write: exit 1 unless the result equals the shipped file byte for byte.")] = False,
+    ) -> None:
+        """Train the offline level model (deterministic: same data, same bytes)."""
+        from grader.cli import err, out as console, progress_bar
+        from grader.errors import BadInputError
+        from grader.grading import get_rubric
+        from grader.index import ensure_index
+        from grader.model import MODELS_DIR
+        from grader.training import dump, read_items, split_of, train as fit
+
+        settings = Settings.from_env()
+        r = get_rubric(rubric, settings)
+        paths = data or sorted((REPO_DIR / "evals").glob("*.train.jsonl"))
+        if not paths:
+            raise BadInputError("no training data: pass train-split JSONL files")
+        items = read_items(paths)
+        leaked = [it.id for it in items if split_of(it) != "train"]
+        if leaked:
+            raise BadInputError(f"{len(leaked)} items are not in the train split by the split rule (e.g. {leaked[0]}): refusing to train on them")
+        ensure_index(settings)
+        with progress_bar("analysing stories") as bar:
+            task = bar.add_task("train", total=len(items))
+            art = fit(items, r, settings, progress=lambda d, t: bar.update(task, completed=d, total=t))
+        text = dump(art)
+        target = out or MODELS_DIR / f"{r.id}.json"
+        if check:
+            same = target.is_file() and target.read_text(encoding="utf-8") == text
+            console.print(f"{target}: {'identical' if same else 'DIFFERENT'} (data hash {art['data_hash'][:12]}, n={art['n_train']})")
+            raise typer.Exit(0 if same else 1)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        err.print(f"wrote {target} (n={art['n_train']}, classes {art['classes']}, data hash {art['data_hash'][:12]})")

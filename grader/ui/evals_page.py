@@ -1,0 +1,199 @@
+"""Evals page (evaluators): run a labeled eval set, see metrics and charts, browse and compare runs."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from grader.config import REPO_DIR
+from grader.errors import GraderError
+from grader.store import EvalRun, Store
+from grader.ui.charts import heatmap, per_level_bars
+from grader.ui.common import T, settings, show_error, store
+
+EVALS_DIR = REPO_DIR / "evals"
+SHOW = "evals_show"
+HEADLINE = ("n", "n_failed", "accuracy", "qwk", "within_one", "mae", "spearman", "repeat_alpha", "pair_agreement",
+            "quote_validity", "citation_validity")
+
+
+def _evals():
+    from grader import evals  # imported on use: the harness pulls in the engines
+
+    return evals
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def _save_upload(name: str, data: bytes, folder: Path) -> Path:
+    """Keep an uploaded eval set under GRADER_DATA_DIR (name made safe, content-addressed)."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).stem)[:60] or "upload"
+    path = folder / f"{stem}-{hashlib.sha256(data).hexdigest()[:10]}.jsonl"
+    folder.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.write_bytes(data)
+    return path
+
+
+def _choose_file(s) -> Path | None:
+    source = st.radio(T("evals.source"), ["repo", "upload"], horizontal=True, key="evals_source",
+                      format_func=lambda v: T("evals.from_repo") if v == "repo" else T("evals.upload"))
+    if source == "repo":
+        files = sorted(EVALS_DIR.glob("*.jsonl"))
+        if not files:
+            st.info(T("evals.none", path=str(EVALS_DIR)))
+            return None
+        return st.selectbox(T("evals.file"), files, key="evals_file", format_func=lambda p: p.name)
+    upload = st.file_uploader(T("evals.upload"), type=["jsonl"], key="evals_upload")
+    if upload is None:
+        return None
+    return _save_upload(upload.name, upload.getvalue(), s.data_dir / "eval-uploads")
+
+
+def _run(db: Store, s, path: Path, engine: str, repeats: int) -> None:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    evals = _evals()
+    run_id = datetime.now().strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    out_dir = s.data_dir / "eval-runs" / run_id
+    bar = st.progress(0.0, text=T("evals.progress", done=0, total="…"))
+
+    def progress(done: int, total: int) -> None:
+        if get_script_run_ctx() is None:  # called from a worker thread: the page cannot be touched there
+            return
+        bar.progress(min(1.0, done / total) if total else 0.0, text=T("evals.progress", done=done, total=total))
+
+    try:
+        evals.load_eval_set(path)  # a malformed line is reported before any grading
+        report = evals.run_eval([path], out_dir=out_dir, engine=engine, repeats=repeats, settings=s, progress=progress)
+        model = (report.get("extra") or {}).get("model") or (s.model if engine == "llm" else None)
+        db.add_eval_run(report, run_id=run_id, file=str(path), engine=engine, out_dir=out_dir, repeats=repeats, model=model)
+    except GraderError as exc:
+        bar.empty()
+        show_error(exc)
+        return
+    bar.progress(1.0, text=T("evals.done", id=run_id))
+    st.session_state[SHOW] = run_id
+
+
+def show_run(run: EvalRun) -> None:
+    r = run.report
+    st.caption(f"{run.id} · {Path(run.file).name} · {run.engine} · ×{run.repeats} · {run.created_at}")
+    keys = [k for k in HEADLINE if k in r]
+    for i in range(0, len(keys), 6):
+        cols = st.columns(6)
+        for col, k in zip(cols, keys[i : i + 6]):
+            col.metric(k, _fmt(r.get(k)))
+    lat = r.get("latency_ms") or {}
+    if lat:
+        st.caption(f"latency p50 {_fmt(lat.get('p50'))} ms · p95 {_fmt(lat.get('p95'))} ms")
+    left, right = st.columns(2)
+    if r.get("confusion"):
+        with left:
+            st.markdown(f"**{T('evals.confusion')}**")
+            st.altair_chart(heatmap(r["confusion"], "gold", "predicted"), width="stretch")
+    if r.get("per_level"):
+        with right:
+            st.markdown(f"**{T('evals.per_level')}**")
+            st.altair_chart(per_level_bars(r["per_level"]), width="stretch")
+    by_lang = r.get("by_lang") or {}
+    if by_lang:
+        st.markdown(f"**{T('evals.by_lang')}**")
+        rows = [{"lang": k, **{m: v.get(m) for m in ("n", "accuracy", "qwk", "within_one", "mae") if isinstance(v, dict)}}
+                for k, v in by_lang.items()]
+        st.dataframe(pd.DataFrame(rows), hide_index=True)
+    out = Path(run.out_dir)
+    if not out.is_dir():
+        st.caption(T("evals.missing_dir", path=str(out)))
+        return
+    left, right = st.columns(2)
+    for col, name, label, mime in ((left, "report.md", "evals.download_report", "text/markdown"),
+                                   (right, "predictions.jsonl", "evals.download_predictions", "application/jsonl")):
+        if (out / name).is_file():
+            col.download_button(T(label), (out / name).read_bytes(), file_name=f"{run.id}-{name}", mime=mime,
+                                key=f"dl_{name}_{run.id}", on_click="ignore")
+
+
+def _compare_table(result: dict[str, Any]) -> pd.DataFrame | None:
+    """Rows for a compare_runs result: metric -> values, whatever nesting it uses."""
+    rows = []
+    for key, value in result.items():
+        if isinstance(value, dict) and value and all(not isinstance(v, (dict, list)) for v in value.values()):
+            rows.append({"metric": key, **value})
+        elif not isinstance(value, (dict, list)):
+            rows.append({"metric": key, "value": value})
+        elif isinstance(value, dict):
+            for sub, v in value.items():
+                if isinstance(v, dict) and all(not isinstance(x, (dict, list)) for x in v.values()):
+                    rows.append({"metric": f"{key}.{sub}", **v})
+    return pd.DataFrame(rows).astype(str) if rows else None
+
+
+def _history(db: Store) -> None:
+    runs = db.eval_runs()
+    st.subheader(T("evals.history"))
+    if not runs:
+        st.info(T("evals.no_runs"))
+        return
+    st.dataframe(pd.DataFrame([
+        {"run": r.id, "time": r.created_at, "file": Path(r.file).name, "engine": r.engine, "repeats": r.repeats,
+         "n": r.n, "accuracy": r.accuracy, "qwk": r.qwk, "within_one": r.within_one}
+        for r in runs
+    ]), hide_index=True, width="stretch")
+    by_id = {r.id: r for r in runs}
+    ids = list(by_id)
+    current = st.session_state.get(SHOW)
+    shown = st.selectbox(T("evals.show"), ids, index=ids.index(current) if current in by_id else 0, key="evals_pick")
+    show_run(by_id[shown])
+    if len(ids) < 2:
+        return
+    st.subheader(T("evals.compare"))
+    left, right = st.columns(2)
+    a = left.selectbox(T("evals.run_a"), ids, index=1, key="evals_cmp_a")
+    b = right.selectbox(T("evals.run_b"), ids, index=0, key="evals_cmp_b")
+    if a == b:
+        return
+    try:
+        result = _evals().compare_runs(by_id[a].out_dir, by_id[b].out_dir)
+    except GraderError as exc:
+        show_error(exc)
+        return
+    except FileNotFoundError as exc:
+        show_error(exc)
+        return
+    table = _compare_table(result) if isinstance(result, dict) else None
+    if table is not None:
+        st.dataframe(table, hide_index=True, width="stretch")
+    else:
+        st.json(result)
+
+
+def render() -> None:
+    s = settings()
+    st.title(T("evals.title"))
+    db = store(s)
+    path = _choose_file(s)
+    engines = ["local", "llm"] if (s.openai_api_key or s.openai_base_url) else ["local"]
+    c1, c2 = st.columns(2)
+    engine = c1.selectbox(T("grade.engine"), engines, key="evals_engine",
+                          format_func=lambda e: T("grade.engine.local") if e == "local" else T("grade.engine.llm", model=s.model))
+    repeats = int(c2.number_input(T("evals.repeats"), min_value=1, max_value=10, value=1, step=1, key="evals_repeats"))
+    if st.button(T("evals.run"), type="primary", key="evals_run", disabled=path is None):
+        _run(db, s, path, engine, repeats)
+    try:
+        _history(db)
+    except GraderError as exc:
+        show_error(exc)

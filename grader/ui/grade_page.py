@@ -1,0 +1,110 @@
+"""Grade page (individuals): paste a story, get the level with evidence; store only on request."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from grader import grading
+from grader.errors import BadInputError, GraderError
+from grader.render import grade_markdown
+from grader.rubric import rubric_files
+from grader.types import Grade
+from grader.ui.common import T, settings, show_error, store
+from grader.ui.grade_view import show_grade
+
+RESULT = "grade_result"  # {"story": str, "grade": json, "rubric_id": str, "saved": grade id | None}
+
+
+def _engine_choices(s) -> list[str]:
+    return ["local", "llm"] if (s.openai_api_key or s.openai_base_url) else ["local"]
+
+
+def _sync_saved(result: dict, share: bool, author: str) -> None:
+    """Store the shown result while the box is ticked; remove it again when unticked."""
+    s = settings()
+    grade = Grade.model_validate_json(result["grade"])
+    if grade.status == "failed":
+        if share:
+            st.caption(T("grade.failed.not_saved"))
+        return
+    try:
+        if share and result.get("saved") is None:
+            record = store(s).save(result["story"], grade, shared=True, author=author)
+            result["saved"], result["submission"] = record.grade_id, record.submission_id
+        elif not share and result.get("saved") is not None:
+            store(s).delete_submission(result["submission"])
+            result["saved"] = None
+            st.info(T("grade.unsaved"))
+            return
+    except GraderError as exc:
+        show_error(exc)
+        return
+    if result.get("saved") is not None:
+        st.success(T("grade.saved", id=result["saved"]))
+    else:
+        st.caption(T("grade.not_stored"))
+
+
+def render() -> None:
+    s = settings()
+    st.title(T("grade.title"))
+    st.caption(T("grade.intro"))
+
+    rubric_ids = list(rubric_files(s.rubrics_dir))
+    if not rubric_ids:
+        st.error(T("grade.no_rubric", path=str(s.rubrics_dir)))
+        return
+    engines = _engine_choices(s)
+    left, right = st.columns(2)
+    rubric_id = left.selectbox(
+        T("grade.rubric"), rubric_ids, key="grade_rubric",
+        index=rubric_ids.index(s.rubric) if s.rubric in rubric_ids else 0,
+    )
+    engine = right.selectbox(
+        T("grade.engine"), engines, key="grade_engine",
+        index=engines.index(s.engine) if s.engine in engines else 0,
+        format_func=lambda e: T("grade.engine.local") if e == "local" else T("grade.engine.llm", model=s.model),
+    )
+    if len(engines) == 1:
+        right.caption(T("grade.engine.llm_off"))
+
+    story = st.text_area(T("grade.story"), key="grade_story", height=260, placeholder=T("grade.placeholder"))
+    n = len(story)
+    st.caption(T("grade.counter", n=n, limit=s.max_chars))
+    if n > s.max_chars:
+        st.warning(T("grade.too_long", over=n - s.max_chars))
+    author = st.text_input(T("grade.author"), key="grade_author", max_chars=80)
+    share = st.checkbox(T("grade.share"), key="grade_share", help=T("grade.share.help"))
+
+    if st.button(T("grade.button"), type="primary", key="grade_button"):
+        st.session_state.pop(RESULT, None)
+        try:
+            text = grading.check_story(story, s.max_chars)
+            with st.spinner(T("grade.running")):
+                grade = grading.grade(text, rubric_id=rubric_id, engine=engine, settings=s)
+            st.session_state[RESULT] = {"story": text, "grade": grade.model_dump_json(), "rubric_id": rubric_id, "saved": None}
+        except BadInputError as exc:
+            st.error(str(exc))
+        except GraderError as exc:
+            show_error(exc)
+
+    result = st.session_state.get(RESULT)
+    if not result:
+        return
+    grade = Grade.model_validate_json(result["grade"])
+    try:
+        rubric = grading.get_rubric(result["rubric_id"], s)
+    except GraderError:
+        rubric = None
+    st.divider()
+    _sync_saved(result, share, author)
+    show_grade(grade, result["story"], rubric)
+    left, right = st.columns(2)
+    left.download_button(
+        T("grade.download_json"), grade.model_dump_json(indent=2), file_name="grade.json",
+        mime="application/json", key="grade_dl_json", on_click="ignore",
+    )
+    right.download_button(
+        T("grade.download_md"), grade_markdown(grade, result["story"]), file_name="grade.md",
+        mime="text/markdown", key="grade_dl_md", on_click="ignore",
+    )

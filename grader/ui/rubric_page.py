@@ -1,0 +1,136 @@
+"""Rubric & sources page: the rubric by level in either language, index search, indexed sources,
+adding a document and re-indexing."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from grader import grading
+from grader import index as index_mod
+from grader.errors import GraderError
+from grader.rubric import rubric_files
+from grader.types import Rubric
+from grader.ui.common import T, lang, settings, show_error
+from grader.ui.render import md_escape, text_html
+
+DOC_TYPES = ["txt", "md", "markdown", "html", "htm", "pdf"]
+
+
+def show_rubric(rubric: Rubric, rl: str) -> None:
+    st.subheader(md_escape(f"{rubric.title.get(rl)} ({rubric.id} v{rubric.version})"))
+    src = rubric.source
+    bits = [src.title, src.author, src.publisher, src.date]
+    st.caption(md_escape(T("rubric.source") + ": " + " · ".join(b for b in bits if b)))
+    if src.url:
+        st.caption(md_escape(src.url))
+    if rubric.principles:
+        with st.expander(T("rubric.principles")):
+            st.dataframe(pd.DataFrame([{"id": p.id, "text": p.text.get(rl)} for p in rubric.principles]),
+                         hide_index=True, width="stretch")
+    tabs = st.tabs([f"LV.{lv.level} {lv.name.get(rl)}" for lv in rubric.levels])
+    for tab, lv in zip(tabs, rubric.levels):
+        with tab:
+            st.html(text_html(lv.summary.get(rl)))
+            st.dataframe(pd.DataFrame([{"id": i.id, "indicator": i.text.get(rl)} for i in lv.indicators]),
+                         hide_index=True, width="stretch")
+            if lv.examples:
+                st.markdown(f"**{T('rubric.examples')}**")
+                for ex in lv.examples:
+                    st.html(text_html("• " + ex.get(rl), muted=True))
+
+
+def _search(s) -> None:
+    st.subheader(T("rubric.search"))
+    with st.form("rubric_search"):
+        query = st.text_input(T("rubric.query"), key="rubric_query")
+        c1, c2 = st.columns([3, 1])
+        kinds = c1.multiselect(T("rubric.kinds"), ["indicator", "principle", "passage"], key="rubric_kinds")
+        k = c2.number_input("k", 1, 50, 8, key="rubric_k")
+        go = st.form_submit_button(T("rubric.search"))
+    if not (go and query.strip()):
+        return
+    try:
+        with st.spinner(T("rubric.indexing")):
+            hits = index_mod.ensure_index(s).search(query, k=int(k), kinds=kinds or None)
+    except GraderError as exc:
+        show_error(exc)
+        return
+    if not hits:
+        st.info(T("rubric.no_hits"))
+        return
+    st.dataframe(pd.DataFrame([
+        {"score": round(h.score, 3), "id": h.id, "kind": h.kind, "level": h.level, "source": h.location or h.source, "text": h.text}
+        for h in hits
+    ]), hide_index=True, width="stretch")
+
+
+def _sources(s) -> None:
+    st.subheader(T("rubric.sources"))
+    if not st.toggle(T("rubric.show_sources"), key="rubric_show_sources"):
+        return
+    try:
+        rows = index_mod.open_index(s).sources()
+    except GraderError as exc:
+        show_error(exc)
+        return
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
+def _build(s, paths: list[Path]) -> None:
+    bar = st.progress(0.0, text=T("rubric.indexing"))
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(min(1.0, done / total) if total else 1.0, text=f"{T('rubric.indexing')} {done}/{total}")
+
+    try:
+        report = index_mod.open_index(s).build(paths, progress=progress)
+    except GraderError as exc:
+        bar.empty()
+        show_error(exc)
+        return
+    bar.empty()
+    st.success(T("rubric.built", sources=len(report.sources), added=report.added, updated=report.updated,
+                 removed=report.removed, unchanged=report.unchanged))
+    for what in report.skipped:
+        st.warning(md_escape(T("rubric.skipped", what=what)))
+
+
+def _add_document(s) -> None:
+    st.subheader(T("rubric.add"))
+    folder = s.data_dir / "documents"
+    upload = st.file_uploader(T("rubric.add.help", path=str(folder)), type=DOC_TYPES, key="rubric_upload")
+    c1, c2 = st.columns(2)
+    if c1.button(T("rubric.add.button"), key="rubric_add", disabled=upload is None) and upload is not None:
+        name = Path(upload.name).name
+        stem = re.sub(r"[^\w.-]+", "_", Path(name).stem)[:80] or "document"
+        path = folder / f"{stem}{Path(name).suffix.lower()}"
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(upload.getvalue())
+        _build(s, [path])
+    if c2.button(T("rubric.reindex"), key="rubric_reindex"):
+        _build(s, [])
+
+
+def render() -> None:
+    s = settings()
+    st.title(T("rubric.title"))
+    ids = list(rubric_files(s.rubrics_dir))
+    if ids:
+        c1, c2 = st.columns([3, 1])
+        rid = c1.selectbox(T("grade.rubric"), ids, index=ids.index(s.rubric) if s.rubric in ids else 0, key="rubric_id")
+        rl = c2.radio(T("rubric.lang"), ["ko", "en"], index=0 if lang() == "ko" else 1, horizontal=True, key="rubric_lang",
+                      format_func=lambda v: "한국어" if v == "ko" else "English")
+        try:
+            show_rubric(grading.get_rubric(rid, s), rl)
+        except GraderError as exc:
+            show_error(exc)
+    else:
+        st.error(T("grade.no_rubric", path=str(s.rubrics_dir)))
+    st.divider()
+    _search(s)
+    _sources(s)
+    _add_document(s)
