@@ -1,0 +1,60 @@
+"""Behaviour cues of the customer-obsession rubric fire on sentences showing that behaviour."""
+
+from pathlib import Path
+
+import pytest
+
+from grader.evidence import Sentence
+from grader.rubric import load_rubric_file
+from grader.signals import compiled_cues, cue_matrix
+
+RUBRIC = load_rubric_file(Path(__file__).resolve().parents[1] / "corpus" / "rubrics" / "customer-obsession.yaml")
+CUES = compiled_cues(RUBRIC)
+
+CASES = {
+'co.L0.1': [("솔직히 그 고객은 진상이라 대충 응대하고 빨리 끊었어요.", 'ko'), ("Honestly those users were clueless and I just wanted to get rid of them.", 'en'), ("계속 전화하는 고객이 너무 귀찮았다", 'ko'), ("I brushed them off and hung up on him.", 'en')],
+'co.L0.2': [("리뷰에 불만이 많았지만 무시하고 넘어갔다.", 'ko'), ("We ignored the complaints in the app store reviews.", 'en'), ("사용자 조사 없이 바로 개발에 들어갔습니다.", 'ko'), ("We built the feature without talking to any users.", 'en')],
+'co.L0.3': [("그건 제 일이 아니라서 다른 부서로 넘겼습니다.", 'ko'), ("Refunds are not my job, so I told her to email finance.", 'en'), ("규정상 안 된다고 절차대로 처리했어요.", 'ko'), ("I just wanted to close the tickets fast to hit my quota.", 'en')],
+'co.L1.1': [("고객들이 원하는 걸 알고는 있었지만 일정이 촉박해서 후순위로 미뤘다.", 'ko'), ("I knew users wanted dark mode but the deadline came first.", 'en'), ("팀장님 지시대로 기획을 바꿨다", 'ko'), ("We went with what our CEO wanted.", 'en')],
+'co.L1.2': [("설문은 돌렸지만 결과는 반영하지 못했다.", 'ko'), ("We collected 300 survey responses but never acted on them.", 'en'), ("VOC는 매달 보고서로만 정리했어요", 'ko'), ("The interview notes sat in a folder.", 'en')],
+'co.L1.3': [("저는 개발팀에 전달만 하고 그 뒤는 잘 모릅니다.", 'ko'), ("I escalated it to engineering and moved on.", 'en'), ("시키는 대로 했어요", 'ko'), ("I did my part.", 'en')],
+'co.L2.1': [("사용자 피드백을 바탕으로 화면 구성을 바꿨습니다.", 'ko'), ("We prioritized the roadmap based on customer feedback.", 'en'), ("고객 입장에서 다시 생각해 봤다", 'ko'), ("I redesigned the checkout because customers kept complaining about the form.", 'en')],
+'co.L2.2': [("고객 10명을 인터뷰하고 결과를 온보딩 개선에 반영했다.", 'ko'), ("I interviewed 12 customers and incorporated their feedback into the new flow.", 'en'), ("상담 내역을 전부 분류해서 자주 나오는 문제를 찾았다", 'ko'), ("I analyzed 400 support tickets.", 'en')],
+'co.L2.3': [("문제가 해결될 때까지 끝까지 직접 챙겼습니다.", 'ko'), ("I took ownership and followed up with the customer until it was fixed.", 'en'), ("제가 책임지고 고객에게 다시 연락했습니다", 'ko'), ("I personally called every affected customer.", 'en')],
+'co.L2.4': [("고객이 요청한 기능을 추가했더니 만족도가 4.5점으로 올랐다.", 'ko'), ("We shipped exactly what customers asked for and satisfaction went up.", 'en'), ("민원이 30% 줄었다", 'ko'), ("Complaints dropped by half after the small fix.", 'en')],
+'co.L3.1': [("모든 기획 회의에서 이게 고객에게 어떤 가치가 있는지부터 물었다.", 'ko'), ("We work backwards from the customer on every spec.", 'en'), ("판단 기준은 늘 사용자였다", 'ko'), ("I pushed back on behalf of the users.", 'en')],
+'co.L3.2': [("출시 전부터 매주 사용자 5명과 프로토타입을 테스트했다.", 'ko'), ("We tested the prototype with five users every week before launch.", 'en'), ("추측 대신 빠르게 검증했다", 'ko'), ("We ran a pilot with three clinics.", 'en')],
+'co.L3.3': [("왜 이탈하는지 계속 파고들어 보니 근본 원인은 결제가 아니라 배송 안내였다.", 'ko'), ("I dug into the root cause and proposed an alternative they hadn't thought of.", 'en'), ("알고 보니 진짜 문제는 가격이 아니었다", 'ko'), ("It turned out the real problem was onboarding.", 'en')],
+'co.L4.1': [("사장님들이 말하기 전에 성수기 재고 문제를 먼저 알려드렸다.", 'ko'), ("I spent two weeks working in their warehouse and flagged the issue before they noticed.", 'en'), ("고객사 매장에서 일주일 동안 같이 일하며 사장님들의 업무 흐름을 파악했다", 'ko'), ("We anticipated their peak-season needs.", 'en')],
+'co.L4.2': [("고객사를 단순 거래처로 보지 않고 파트너로 대했다.", 'ko'), ("I treated them as partners, not transactions, and tracked their growth.", 'en'), ("계약 이후에도 매달 점검 미팅을 했다", 'ko'), ("We held quarterly business reviews to help clients hit their goals.", 'en')],
+'co.L4.3': [("우리 제품과 상관없는 문제였지만 세무사를 연결해 드렸다.", 'ko'), ("Even though it was outside our product, I connected them to a logistics partner.", 'en'), ("제 업무가 아니었지만 정산까지 챙겨 드렸다", 'ko'), ("I built a checklist for them that went beyond our product.", 'en')],
+'co.L4.4': [("매출이 줄더라도 더 저렴한 요금제를 추천했고 대표를 설득했다.", 'ko'), ("I recommended a cheaper plan even though it cost us revenue.", 'en'), ("위약금을 없애자고 경영진을 설득했다", 'ko'), ("We removed the cancellation fee.", 'en')],
+'co.L5.1': [("어르신들의 일상 자체를 바꾸는 서비스를 만들고 싶었다.", 'ko'), ("The product transformed how farmers sell their crops.", 'en'), ("이제 환자들은 더 이상 병원에 갈 필요가 없다", 'ko'), ("Families no longer had to travel to the city.", 'en')],
+'co.L5.2': [("지자체와 협력해 새로운 사업 모델을 설계했다.", 'ko'), ("I co-founded a social enterprise and partnered with local hospitals.", 'en'), ("투자를 유치해 전국으로 확장했다", 'ko'), ("We redesigned the value chain.", 'en')],
+'co.L5.3': [("10년째 소외 계층의 금융 문제에 매달려 왔다.", 'ko'), ("For a decade I have been committed to serving low-income families.", 'en'), ("사회적 가치를 만드는 게 제 사명입니다", 'ko'), ("I volunteered on weekends.", 'en')],
+'co.L5.4': [("고객 인터뷰 결과를 전사에 공유하고 개발자들도 인터뷰에 참여시켰다.", 'ko'), ("I brought engineers along to customer interviews and wrote a playbook for new hires.", 'en'), ("매주 VOC 리뷰를 정례화했다", 'ko'), ("Two other teams adopted the ritual.", 'en')],
+}
+
+NOT_BEHAVIOUR = [
+    "We talked a lot about customers in the meeting.",
+    "고객은 정말 중요합니다.",
+    "The server was down for two hours last night.",
+    "팀원들과 휴가 일정을 공유했다.",
+    "I disabled the feature flag in the config file.",
+    "속이 상했지만 참았다.",
+]
+
+
+def fired(text: str) -> set[str]:
+    row = cue_matrix([Sentence(text, 0, len(text))], CUES)[0]
+    return {CUES.ids[i] for i in range(len(CUES.ids)) if row[i]}
+
+
+@pytest.mark.parametrize("indicator, sentence", [(i, s) for i, cases in CASES.items() for s, _ in cases])
+def test_cue_fires_on_its_behaviour(indicator: str, sentence: str) -> None:
+    assert indicator in fired(sentence)
+
+
+@pytest.mark.parametrize("sentence", NOT_BEHAVIOUR)
+def test_topic_alone_fires_no_positive_cue(sentence: str) -> None:
+    assert not {i for i in fired(sentence) if ".L0." not in i and ".L1." not in i}, fired(sentence)
