@@ -206,8 +206,20 @@ def percentiles(values: Sequence[float], qs: Sequence[float] = (50, 95)) -> dict
 # --------------------------------------------------------------------------- bootstrap
 
 
-def _resample_indices(n: int, n_resamples: int, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
+_BATCH_ELEMENTS = 500_000  # resampled levels held at once (memory stays small for large sets)
+
+
+def _resampled(metric: BatchMetric, n_resamples: int, seed: int, *arrays: np.ndarray) -> np.ndarray:
+    """metric(...) over `n_resamples` bootstrap resamples of the items (rows of indices drawn
+    with replacement), computed in batches; all arrays are resampled with the same indices."""
+    n = arrays[0].size
+    rng = np.random.default_rng(seed)
+    batch = max(1, _BATCH_ELEMENTS // n)
+    out: list[np.ndarray] = []
+    for start in range(0, n_resamples, batch):
+        idx = rng.integers(0, n, size=(min(batch, n_resamples - start), n))
+        out.append(np.atleast_1d(np.asarray(metric(*(a[idx] for a in arrays)), dtype=float)))
+    return np.concatenate(out)
 
 
 def _interval(values: np.ndarray, confidence: float) -> list[float] | None:
@@ -227,8 +239,7 @@ def bootstrap_ci(
     g, p = _arrays(gold, pred)
     if g.size < 2 or n_resamples < 10:
         return None
-    idx = _resample_indices(g.size, n_resamples, seed)
-    return _interval(np.asarray(metric(g[idx], p[idx]), dtype=float), confidence)
+    return _interval(_resampled(metric, n_resamples, seed, g, p), confidence)
 
 
 def paired_bootstrap(
@@ -252,8 +263,7 @@ def paired_bootstrap(
     delta = _number(full)
     if g.size < 2 or n_resamples < 10:
         return {"delta": delta, "ci95": None, "p_le_0": None}
-    idx = _resample_indices(g.size, n_resamples, seed)
-    diffs = np.asarray(metric(g[idx], b[idx]), dtype=float) - np.asarray(metric(g[idx], a[idx]), dtype=float)
+    diffs = _resampled(lambda gg, aa, bb: metric(gg, bb) - metric(gg, aa), n_resamples, seed, g, a, b)
     valid = diffs[~np.isnan(diffs)]
     return {
         "delta": delta,

@@ -1,0 +1,404 @@
+"""Eval sets: load labeled stories, grade them with any engine, write predictions and a report.
+
+Public API (the CLI and the Streamlit app call these):
+`iter_eval_items`, `load_eval_set`, `run_eval`, `compare_runs`, `parse_fail_under`, `check_thresholds`.
+
+A run streams the eval set in chunks, grades each chunk with the engine's `grade_many` and
+appends one line per item to `predictions.jsonl` (extra repeats go to
+`predictions.repeat<N>.jsonl`), flushing as it goes. Only what the metrics need is kept in
+memory. `resume=True` reads the ids already written, discards an incomplete last line left by
+a kill, and grades only the rest, so no item is graded twice or lost.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime, timezone
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from grader import grading
+from grader.config import Settings
+from grader.engines.base import Engine, failed_grade
+from grader.errors import BadInputError, ConfigError, EngineError, EvalSetError, IndexError_
+from grader.eval_compare import compare_runs
+from grader.eval_report import write_report
+from grader.eval_results import BAD_INPUT, Brief, ItemOutcome, Tally, build_report, check_thresholds, parse_fail_under
+from grader.evidence import detect_language
+from grader.types import EvalItem, Grade, Rubric
+
+__all__ = [
+    "iter_eval_items", "load_eval_set", "run_eval", "compare_runs", "parse_fail_under", "check_thresholds",
+    "predictions_path", "EvalItem",
+]
+
+CHUNK = 32
+MAX_REPEATS = 20
+MANIFEST = "run.json"
+# problems of the whole run (no API key, no index), not of one story: they stop the run
+SETUP_ERRORS = (ConfigError, IndexError_)
+IdChecker = Callable[[Iterable[str]], set[str]]
+Progress = Callable[[int, int], None]
+# Grade fields that an item field of the same name would overwrite in predictions.jsonl
+_GRADE_KEYS = set(Grade.model_fields)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _parse_line(line: str, where: str) -> EvalItem:
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise EvalSetError(f"{where}: not valid JSON ({exc.msg}, column {exc.colno}): fix or remove the line") from None
+    if not isinstance(data, dict):
+        raise EvalSetError(f'{where}: expected a JSON object like {{"id": "s1", "text": "...", "level": 2}}')
+    level = data.get("level")
+    if level is not None and (isinstance(level, bool) or not isinstance(level, int)):
+        raise EvalSetError(f"{where}: field 'level' must be a whole number 0-5 (or absent), got {level!r}")
+    try:
+        item = EvalItem.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"field {'.'.join(str(x) for x in e['loc']) or '?'!r}: {e['msg']}" for e in exc.errors()[:3]
+        )
+        raise EvalSetError(f"{where}: {problems}") from None
+    if not item.id.strip():
+        raise EvalSetError(f"{where}: field 'id' is blank: give every story a unique id")
+    if item.extras().get("expected_status") == "insufficient_evidence" and item.level is not None:
+        raise EvalSetError(f"{where}: a line with expected_status 'insufficient_evidence' must not have a level")
+    return item
+
+
+def iter_eval_items(paths: Sequence[Path | str] | Path | str) -> Iterator[EvalItem]:
+    """Stream the items of one or more eval-set files in order. A malformed line raises
+    EvalSetError naming the file and line; blank lines are skipped; ids must be unique
+    across all files."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    seen: dict[str, tuple[int, int]] = {}  # id -> (file index, line)
+    paths = [Path(p) for p in paths]
+    for file_no, path in enumerate(paths):
+        if not path.is_file():
+            raise EvalSetError(f"{path}: no such eval-set file (expected JSON lines like evals/customer-obsession.dev.jsonl)")
+        with path.open("rb") as f:
+            for line_no, raw in enumerate(f, 1):
+                where = f"{path}:{line_no}"
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise EvalSetError(f"{where}: not UTF-8 text: save the file as UTF-8") from None
+                if line_no == 1:
+                    line = line.lstrip("\ufeff")
+                if not line.strip():
+                    continue
+                item = _parse_line(line, where)
+                if item.id in seen:
+                    first_file, first_line = seen[item.id]
+                    raise EvalSetError(
+                        f"{where}: duplicate id {item.id!r} (first at {paths[first_file]}:{first_line}): ids must be unique"
+                    )
+                seen[item.id] = (file_no, line_no)
+                yield item
+
+
+def load_eval_set(path: Path | str) -> list[EvalItem]:
+    """All items of one eval-set file (see iter_eval_items)."""
+    return list(iter_eval_items([path]))
+
+
+# --------------------------------------------------------------------------- predictions
+
+
+def predictions_path(out_dir: Path, repeat: int = 1) -> Path:
+    """predictions.jsonl for the first repeat, predictions.repeat<N>.jsonl for the others."""
+    return Path(out_dir) / ("predictions.jsonl" if repeat == 1 else f"predictions.repeat{repeat}.jsonl")
+
+
+def story_text(item: EvalItem) -> str:
+    """The text the engine sees (as grading.check_story returns it)."""
+    return item.text.lstrip("\ufeff")
+
+
+def prediction_line(item: EvalItem, grade: Grade, repeat: int = 1) -> dict[str, Any]:
+    """One predictions.jsonl line: id, gold_level, the Grade's fields, then the item's own fields."""
+    line: dict[str, Any] = {"id": item.id, "gold_level": item.level}
+    if repeat > 1:
+        line["repeat"] = repeat
+    line.update(grade.model_dump(mode="json"))
+    line.update({"lang": item.lang, "tags": item.tags, "pair": item.pair, "gold_indicators": item.indicators})
+    for key, value in item.extras().items():
+        line[f"item_{key}" if key in line or key in _GRADE_KEYS else key] = value
+    return line
+
+
+def _load_done(path: Path) -> tuple[dict[str, Brief], int]:
+    """The items already graded in a predictions file, and how many lines were discarded
+    (an incomplete last line from a kill, unreadable or duplicated lines); the file is
+    rewritten without them so that appending continues cleanly."""
+    done: dict[str, Brief] = {}
+    bad: set[int] = set()
+    if not path.exists():
+        return done, 0
+    with path.open("rb") as f:
+        for n, raw in enumerate(f):
+            try:
+                if not raw.endswith(b"\n"):
+                    raise ValueError("incomplete line")
+                data = json.loads(raw)
+                ident = data["id"]
+                if not isinstance(ident, str) or ident in done:
+                    raise ValueError("duplicate or missing id")
+                done[ident] = Brief.from_line(data)
+            except (ValueError, KeyError, TypeError):
+                bad.add(n)
+    if bad:
+        tmp = path.with_name(path.name + ".tmp")
+        with path.open("rb") as src, tmp.open("wb") as dst:
+            for n, raw in enumerate(src):
+                if n not in bad:
+                    dst.write(raw)
+        os.replace(tmp, path)
+    return done, len(bad)
+
+
+# --------------------------------------------------------------------------- grading
+
+
+def _resolve_engine(engine: str | Engine | None, samples: int, settings: Settings) -> Engine:
+    if isinstance(engine, Engine):
+        if samples > 1:
+            raise BadInputError("samples > 1 works with engine='llm' by name; an engine object grades as configured")
+        return engine
+    name = (engine or settings.engine).lower()
+    if samples > 1:
+        if name != "llm":
+            raise BadInputError("--samples needs --engine llm (the local engine is deterministic)")
+        from grader.engines.llm import LLMEngine
+
+        return LLMEngine(settings, samples=samples)  # type: ignore[call-arg]
+    return grading.get_engine(name, settings)
+
+
+def _grade_one(engine: Engine, rubric: Rubric, story: str, lang: str) -> Grade:
+    started = time.perf_counter()
+    try:
+        grade = engine.grade(story, rubric, language=lang)
+        if not isinstance(grade, Grade):
+            raise EngineError(f"returned {type(grade).__name__}, not a Grade")
+        return grade
+    except SETUP_ERRORS:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a failure is recorded, never a level or a crash
+        reason = str(exc) if isinstance(exc, (BadInputError, EngineError)) else f"{type(exc).__name__}: {exc}"
+        g = failed_grade(rubric, engine.info, f"engine {engine.name} failed: {reason}", lang)
+        g.usage.latency_ms = round((time.perf_counter() - started) * 1000, 1)
+        return g
+
+
+def grade_chunk(
+    engine: Engine, rubric: Rubric, stories: Sequence[str], *, max_chars: int, progress: Progress | None = None
+) -> list[Grade]:
+    """Grade stories in order. Bad input (empty, too long, binary) becomes a failed Grade whose
+    error starts with 'bad input: '; engine exceptions become failed Grades too."""
+    out: list[Grade | None] = [None] * len(stories)
+    ok: list[int] = []
+    langs: list[str] = []
+    for i, story in enumerate(stories):
+        lang = detect_language(story)
+        try:
+            grading.check_story(story, max_chars)
+        except BadInputError as exc:
+            out[i] = failed_grade(rubric, engine.info, f"{BAD_INPUT}{exc}", lang)
+            continue
+        ok.append(i)
+        langs.append(lang)
+    if ok:
+        texts = [stories[i] for i in ok]
+        try:
+            grades = list(engine.grade_many(texts, rubric, languages=langs, progress=progress))
+            if len(grades) != len(texts) or not all(isinstance(g, Grade) for g in grades):
+                raise EngineError(f"grade_many returned {len(grades)} results for {len(texts)} stories")
+        except SETUP_ERRORS:
+            raise
+        except Exception:  # noqa: BLE001 - fall back to one at a time so one bad story fails alone
+            grades = [_grade_one(engine, rubric, t, lg) for t, lg in zip(texts, langs)]
+        for i, g in zip(ok, grades):
+            out[i] = g
+    return [g for g in out if g is not None]
+
+
+def _chunks(items: Iterable[EvalItem], size: int) -> Iterator[list[EvalItem]]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+# --------------------------------------------------------------------------- output dir
+
+
+def _prepare(out_dir: Path, manifest: dict[str, Any], repeats: int, resume: bool, ids: set[str]) -> tuple[list[dict[str, Brief]], list[str]]:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInputError(f"cannot use {out_dir} as the output folder ({exc.strerror or exc}): choose another --out") from None
+    path = out_dir / MANIFEST
+    warnings: list[str] = []
+    if resume and path.exists():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            old = {}
+        for key in ("engine", "rubric", "samples"):
+            if key in old and old[key] != manifest[key]:
+                raise BadInputError(
+                    f"{out_dir} holds a run with {key} {old[key]!r}, not {manifest[key]!r}: "
+                    "resume with the same options, or use another --out"
+                )
+        manifest["created"] = old.get("created", manifest["created"])
+    if not resume:
+        for old_file in [*out_dir.glob("predictions*.jsonl"), *(out_dir / n for n in ("report.json", "report.md"))]:
+            old_file.unlink(missing_ok=True)
+    path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    done: list[dict[str, Brief]] = []
+    for r in range(1, repeats + 1):
+        loaded, discarded = _load_done(predictions_path(out_dir, r)) if resume else ({}, 0)
+        stray = [i for i in loaded if i not in ids]
+        if stray:
+            raise BadInputError(
+                f"{predictions_path(out_dir, r)} has {len(stray)} item(s) that are not in the eval set (e.g. {stray[0]!r}): "
+                "it belongs to another eval set; use another --out or run without --resume to start over"
+            )
+        if discarded:
+            warnings.append(f"discarded {discarded} incomplete line(s) of {predictions_path(out_dir, r).name}; those items were graded again")
+        done.append(loaded)
+    return done, warnings
+
+
+def _scan(paths: Sequence[Path]) -> set[str]:
+    """Validate every line before grading anything (a bad line 4,000 in fails fast)."""
+    ids = {item.id for item in iter_eval_items(paths)}
+    if not ids:
+        raise EvalSetError(f"{', '.join(map(str, paths))}: no stories: an eval set has one JSON object per line")
+    return ids
+
+
+def _index_checker(settings: Settings) -> IdChecker:
+    def check(ids: Iterable[str]) -> set[str]:
+        from grader.index import open_index
+
+        return open_index(settings).existing_ids(ids)
+
+    return check
+
+
+# --------------------------------------------------------------------------- run
+
+_REPORT_MODULES = ("sklearn.metrics", "scipy.stats", "krippendorff", "matplotlib.figure", "matplotlib.backends.backend_agg")
+
+
+def _preload_report_modules() -> None:
+    """Import the report's libraries while the engine grades (their import takes seconds;
+    done in a background thread it overlaps with grading instead of adding to it)."""
+    for name in _REPORT_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - the report will raise the real error when it needs the module
+            return
+
+
+def run_eval(
+    paths: Sequence[Path],
+    *,
+    out_dir: Path,
+    engine: str | Engine = "local",
+    repeats: int = 1,
+    samples: int = 1,
+    resume: bool = False,
+    settings: Settings | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    rubric: str | Rubric | None = None,
+    id_checker: IdChecker | None = None,
+    chunk_size: int = CHUNK,
+    n_resamples: int = 1000,
+) -> dict:
+    """Grade every item of the eval-set files `repeats` times, write predictions, report.json,
+    report.md and plots to `out_dir`, and return the report. `progress(done, total)` counts
+    grades (items x repeats), starting from those already written when resuming."""
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started = time.perf_counter()
+    paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
+    if not paths:
+        raise BadInputError("no eval-set file given: pass one or more files like evals/customer-obsession.dev.jsonl")
+    if not 1 <= repeats <= MAX_REPEATS:
+        raise BadInputError(f"--repeats must be between 1 and {MAX_REPEATS}, got {repeats}")
+    if samples < 1:
+        raise BadInputError(f"--samples must be at least 1, got {samples}")
+    settings = settings or Settings.from_env()
+    threading.Thread(target=_preload_report_modules, name="eval-preload", daemon=True).start()
+    ids = _scan(paths)
+    eng = _resolve_engine(engine, samples, settings)
+    rub = rubric if isinstance(rubric, Rubric) else grading.get_rubric(rubric, settings)
+    out_dir = Path(out_dir)
+    manifest = {
+        "files": [str(p) for p in paths], "engine": eng.info.model_dump(mode="json"),
+        "rubric": {"id": rub.id, "version": rub.version}, "samples": samples, "repeats": repeats, "created": started_at,
+    }
+    done, warnings = _prepare(out_dir, manifest, repeats, resume, ids)
+
+    total = len(ids) * repeats
+    count = sum(len(d) for d in done)
+    resumed = count
+    if progress:
+        progress(count, total)
+    outcomes: list[ItemOutcome] = []
+    tally = Tally()
+    handles = [predictions_path(out_dir, r).open("a", encoding="utf-8") for r in range(1, repeats + 1)]
+    try:
+        for chunk in _chunks(iter_eval_items(paths), chunk_size):
+            texts = [story_text(it) for it in chunk]
+            briefs: list[list[Brief | None]] = [[d.pop(it.id, None) for it in chunk] for d in done]
+            for r in range(repeats):
+                todo = [i for i, b in enumerate(briefs[r]) if b is None]
+                if not todo:
+                    continue
+                base = count
+                tick = (lambda d, _t, base=base: progress(base + d, total)) if progress else None  # type: ignore[misc]
+                grades = grade_chunk(eng, rub, [texts[i] for i in todo], max_chars=settings.max_chars, progress=tick)
+                for i, g in zip(todo, grades):
+                    line = prediction_line(chunk[i], g, r + 1)
+                    handles[r].write(json.dumps(line, ensure_ascii=False) + "\n")
+                    handles[r].flush()
+                    briefs[r][i] = Brief.from_line(line)
+                count += len(todo)
+                if progress:
+                    progress(count, total)
+            for i, it in enumerate(chunk):
+                outcomes.append(tally.add(it, texts[i], [b for b in (row[i] for row in briefs) if b is not None]))
+    finally:
+        for h in handles:
+            h.close()
+
+    existing: set[str] | None = None
+    if tally.cited:
+        try:
+            existing = (id_checker or _index_checker(settings))(list(tally.cited))
+        except Exception as exc:  # noqa: BLE001 - an unreachable index leaves the figure unmeasured, not the run failed
+            warnings.append(f"citation validity not measured: {exc}")
+    elapsed = time.perf_counter() - started
+    graded_now = count - resumed
+    meta = {
+        **manifest, "started": started_at, "elapsed_s": round(elapsed, 2), "graded_now": graded_now, "resumed": resumed,
+        "grades_per_s": round(graded_now / elapsed, 2) if elapsed > 0 else None, "warnings": warnings,
+    }
+    report = build_report(outcomes, tally, existing_ids=existing, meta=meta, n_resamples=n_resamples)
+    write_report(report, out_dir)
+    return report

@@ -1,0 +1,117 @@
+"""`grader eval` and `grader eval compare` through the real CLI entry point (fake engine)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grader import evals, grading
+from grader.cli import main
+from test_evals import FakeEngine, known_ids, make_rubric, story, write_set
+
+
+class Stoppable(FakeEngine):
+    """Raises KeyboardInterrupt (Ctrl-C) at the first story marked STOP, once per process."""
+
+    stopped = False
+
+    def grade(self, story: str, rubric: Any, *, language: str) -> Any:
+        if "STOP" in story and not Stoppable.stopped:
+            Stoppable.stopped = True
+            raise KeyboardInterrupt
+        return super().grade(story, rubric, language=language)
+
+
+@pytest.fixture()
+def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeEngine:
+    engine = Stoppable()
+    monkeypatch.setenv("GRADER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(grading, "get_engine", lambda name=None, settings=None: engine)
+    monkeypatch.setattr(grading, "get_rubric", lambda rubric_id=None, settings=None: make_rubric())
+    monkeypatch.setattr(evals, "_index_checker", lambda settings: known_ids)
+    return engine
+
+
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["grader", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+HOSTILE_ID = "[/bold]<script>x</script>|[red]"
+
+
+@pytest.fixture()
+def eval_set(tmp_path: Path) -> Path:
+    rows = [story(i, i % 6) for i in range(12)] + [{**story(12, 2), "text": "LEVEL=4 off by two", "id": HOSTILE_ID}]
+    return write_set(tmp_path / "dev.jsonl", rows)
+
+
+def test_eval_writes_reports_and_passes_gate(monkeypatch, capsys, fake, eval_set, tmp_path) -> None:
+    out = tmp_path / "run"
+    code, stdout, stderr = cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(out), "--fail-under", "qwk=0.5,within_one=0.9")
+    assert code == 0, stderr
+    assert "QWK" in stdout and "within one" in stdout and "gate passed: qwk >= 0.5, within_one >= 0.9" in stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["n"] == 13 and report["accuracy"] == pytest.approx(12 / 13, abs=1e-4)
+    assert {p.name for p in out.iterdir()} >= {"report.json", "report.md", "predictions.jsonl", "confusion.png", "recall.png"}
+    assert json.loads((out / "predictions.jsonl").read_text().splitlines()[-1])["id"] == HOSTILE_ID
+
+
+def test_missed_threshold_exits_1(monkeypatch, capsys, fake, eval_set, tmp_path) -> None:
+    code, _, stderr = cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(tmp_path / "r"), "--fail-under", "accuracy=0.95,pair_agreement=0.5")
+    assert code == 1
+    assert "FAIL accuracy 0.923 < 0.95" in stderr and "FAIL pair_agreement was not measured" in stderr
+
+
+def test_bad_options_fail_before_grading(monkeypatch, capsys, fake, eval_set, tmp_path) -> None:
+    code, _, stderr = cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(tmp_path / "r"), "--fail-under", "qwk>0.8")
+    assert code == 2 and "error: --fail-under" in stderr
+    code, _, stderr = cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(tmp_path / "r"), "--samples", "3", "--engine", "local")
+    assert code == 2 and "--samples needs --engine llm" in stderr
+    bad = write_set(tmp_path / "bad.jsonl", [story(1, 1), '{"id": "x", "text": "t", "level": 9}'])
+    code, _, stderr = cli(monkeypatch, capsys, "eval", str(bad), "--out", str(tmp_path / "r"))
+    assert code == 2 and f"error: {bad}:2:" in stderr and "Traceback" not in stderr
+    assert fake.calls == 0
+
+
+def test_json_output(monkeypatch, capsys, fake, eval_set, tmp_path) -> None:
+    code, stdout, _ = cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(tmp_path / "r"), "--json")
+    assert code == 0 and json.loads(stdout)["n"] == 13
+
+
+def test_ctrl_c_then_resume(monkeypatch, capsys, fake, tmp_path) -> None:
+    rows = [story(i, 2) for i in range(70)]
+    rows[50]["text"] += " STOP"
+    p = write_set(tmp_path / "set.jsonl", rows)
+    out = tmp_path / "r"
+    code, _, stderr = cli(monkeypatch, capsys, "eval", str(p), "--out", str(out))
+    assert code == 130 and "--resume" in stderr
+    assert len((out / "predictions.jsonl").read_text().splitlines()) == 32  # the first chunk was saved
+    code, _, stderr = cli(monkeypatch, capsys, "eval", str(p), "--out", str(out), "--resume")
+    assert code == 0, stderr
+    ids = [json.loads(x)["id"] for x in (out / "predictions.jsonl").read_text().splitlines()]
+    assert sorted(ids) == sorted(f"s{i}" for i in range(70))
+
+
+def test_compare(monkeypatch, capsys, fake, eval_set, tmp_path) -> None:
+    cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(tmp_path / "a"))
+    fake.shift = 1
+    cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(tmp_path / "b"))
+    code, stdout, _ = cli(monkeypatch, capsys, "eval", "compare", str(tmp_path / "a"), str(tmp_path / "b"))
+    assert code == 0 and "accuracy" in stdout and "significant" in stdout and "item(s) changed level" in stdout
+    assert "[/bold]<script>" in stdout  # shown as text, not read as markup
+    code, stdout, _ = cli(monkeypatch, capsys, "eval", "compare", str(tmp_path / "a"), str(tmp_path / "b"), "--json")
+    result = json.loads(stdout)
+    assert result["metrics"]["within_one"]["delta"] is not None and len(result["changed"]) == 11  # the two LV.5 grades stay LV.5
+    code, _, stderr = cli(monkeypatch, capsys, "eval", "compare", str(tmp_path / "a"))
+    assert code == 2 and "usage: grader eval compare DIR_A DIR_B" in stderr
