@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from grader.config import Settings
 from grader.errors import BadInputError
@@ -17,9 +19,9 @@ out = Console()
 err = Console(stderr=True)
 
 
-def _snippet(text: str, width: int = 60) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
+def _when(iso: str) -> str:
+    """'2026-11-22T23:04:16+00:00' -> '2026-11-22 23:04' (UTC)."""
+    return iso[:16].replace("T", " ")
 
 
 def history(
@@ -39,13 +41,13 @@ def history(
             for run in runs:
                 sys.stdout.write(run.model_dump_json(exclude={"report"}) + "\n")
             return
-        table = Table(title=f"eval runs ({store.path})")
-        for col in ("run", "time", "file", "engine", "repeats", "n", "accuracy", "qwk", "within-one", "out dir"):
-            table.add_column(col)
-        fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
+        table = Table(title=f"eval runs ({store.path}; output folders: --json)")
+        for col in ("run", "time (UTC)", "file", "engine", "×", "n", "acc.", "qwk", "±1"):
+            table.add_column(col, no_wrap=col in ("run", "time (UTC)"), overflow="fold")
+        fmt = lambda v: "–" if v is None else f"{v:.2f}"  # noqa: E731
         for r in runs:
-            table.add_row(r.id, r.created_at, Path(r.file).name, r.engine, str(r.repeats), str(r.n or "–"),
-                          fmt(r.accuracy), fmt(r.qwk), fmt(r.within_one), r.out_dir)
+            table.add_row(r.id, _when(r.created_at), Path(r.file).name, r.engine, str(r.repeats), str(r.n or "–"),
+                          fmt(r.accuracy), fmt(r.qwk), fmt(r.within_one))
         out.print(table)
         return
     records = store.records(shared_only=not everything, unreviewed=unreviewed, limit=limit)
@@ -56,14 +58,24 @@ def history(
     if not records:
         err.print(f"no stored gradings in {store.path} (the app stores a story only when its author ticks “save / share”)")
         return
-    table = Table(title=f"stored gradings ({store.path})")
-    for col in ("grade", "time", "lang", "engine", "level", "conf.", "coach", "shared", "story"):
-        table.add_column(col)
+    unshared = any(not r.shared for r in records)
+    table = Table(title=f"stored gradings ({store.path})", caption="* saved, not shared with coaches" if unshared else None)
+    cols = ["#", "time (UTC)", "lang", "engine", "level", "conf.", "coach"]
+    rows = []
     for r in records:
-        level = f"LV.{r.level}" if r.level is not None else r.status
+        level = f"LV.{r.level}" if r.level is not None else {"insufficient_evidence": "none"}.get(r.status, r.status)
         coach = f"LV.{r.review.coach_level}" if r.review else "–"
-        table.add_row(str(r.grade_id), r.created_at, r.language, r.engine, level, f"{r.confidence:.2f}", coach,
-                      "yes" if r.shared else "no", _snippet(r.story))
+        ident = str(r.grade_id) + ("" if r.shared else "*")
+        rows.append([ident, _when(r.created_at), r.language, r.engine, level, f"{r.confidence:.2f}", coach])
+    widths = [max(cell_len(c) for c in [head, *(row[i] for row in rows)]) for i, head in enumerate(cols)]
+    room = max(12, out.width - sum(widths) - 3 * len(cols) - 4)  # what the other columns leave for the story
+    for col in cols:
+        table.add_column(col, no_wrap=True)
+    table.add_column("story", no_wrap=True)
+    for row, r in zip(rows, records):
+        story = Text(" ".join(r.story.split()))
+        story.truncate(room, overflow="ellipsis")
+        table.add_row(*row, story)
     out.print(table)
 
 

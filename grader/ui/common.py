@@ -6,7 +6,7 @@ import streamlit as st
 
 from grader.config import Settings
 from grader.errors import GraderError
-from grader.store import Store, open_store
+from grader.store import Store
 from grader.ui.i18n import LANGS, t
 
 LANG_KEY = "ui_lang"

@@ -17,6 +17,8 @@ from grader.errors import GraderError
 from grader.store import EvalRun, Store
 from grader.ui.charts import heatmap, per_level_bars
 from grader.ui.common import T, settings, show_error, store
+from grader.ui.grade_page import engine_choices, engine_label
+from grader.ui.render import md_escape
 
 EVALS_DIR = REPO_DIR / "evals"
 SHOW = "evals_show"
@@ -49,9 +51,9 @@ def _save_upload(name: str, data: bytes, folder: Path) -> Path:
 
 
 def _choose_file(s) -> Path | None:
-    source = st.radio(T("evals.source"), ["repo", "upload"], horizontal=True, key="evals_source",
-                      format_func=lambda v: T("evals.from_repo") if v == "repo" else T("evals.upload"))
-    if source == "repo":
+    source = st.radio(T("evals.source"), ["evals/", "upload"], horizontal=True, key="evals_source",
+                      format_func=lambda v: ":material/folder: evals/" if v == "evals/" else ":material/upload: .jsonl")
+    if source == "evals/":
         files = sorted(EVALS_DIR.glob("*.jsonl"))
         if not files:
             st.info(T("evals.none", path=str(EVALS_DIR)))
@@ -79,7 +81,7 @@ def _run(db: Store, s, path: Path, engine: str, repeats: int) -> None:
     try:
         evals.load_eval_set(path)  # a malformed line is reported before any grading
         report = evals.run_eval([path], out_dir=out_dir, engine=engine, repeats=repeats, settings=s, progress=progress)
-        model = (report.get("extra") or {}).get("model") or (s.model if engine == "llm" else None)
+        model = (((report.get("extra") or {}).get("run") or {}).get("engine") or {}).get("model")
         db.add_eval_run(report, run_id=run_id, file=str(path), engine=engine, out_dir=out_dir, repeats=repeats, model=model)
     except GraderError as exc:
         bar.empty()
@@ -97,6 +99,8 @@ def show_run(run: EvalRun) -> None:
         cols = st.columns(6)
         for col, k in zip(cols, keys[i : i + 6]):
             col.metric(k, _fmt(r.get(k)))
+    for warning in ((r.get("extra") or {}).get("run") or {}).get("warnings") or []:
+        st.warning(md_escape(str(warning)))
     lat = r.get("latency_ms") or {}
     if lat:
         st.caption(f"latency p50 {_fmt(lat.get('p50'))} ms · p95 {_fmt(lat.get('p95'))} ms")
@@ -127,19 +131,23 @@ def show_run(run: EvalRun) -> None:
                                 key=f"dl_{name}_{run.id}", on_click="ignore")
 
 
-def _compare_table(result: dict[str, Any]) -> pd.DataFrame | None:
-    """Rows for a compare_runs result: metric -> values, whatever nesting it uses."""
+def show_comparison(result: dict[str, Any]) -> None:
+    """Render grader.evals.compare_runs(a, b): metric deltas (b - a) with paired 95% intervals, changed items."""
+    st.caption(T("evals.compare.counts", common=result.get("n_common", 0), paired=result.get("n_paired", 0)))
     rows = []
-    for key, value in result.items():
-        if isinstance(value, dict) and value and all(not isinstance(v, (dict, list)) for v in value.values()):
-            rows.append({"metric": key, **value})
-        elif not isinstance(value, (dict, list)):
-            rows.append({"metric": key, "value": value})
-        elif isinstance(value, dict):
-            for sub, v in value.items():
-                if isinstance(v, dict) and all(not isinstance(x, (dict, list)) for x in v.values()):
-                    rows.append({"metric": f"{key}.{sub}", **v})
-    return pd.DataFrame(rows).astype(str) if rows else None
+    for name, m in (result.get("metrics") or {}).items():
+        p = m.get("paired") or {}
+        ci = p.get("ci95")
+        rows.append({
+            "metric": name, "A": m.get("a"), "B": m.get("b"), "Δ (B−A)": m.get("delta"), "paired Δ": p.get("delta"),
+            "95% CI": f"[{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else None, "significant": p.get("significant"),
+        })
+    if rows:
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    changed = result.get("changed") or []
+    st.markdown(f"**{T('evals.changed', n=len(changed))}**")
+    if changed:
+        st.dataframe(pd.DataFrame(changed), hide_index=True, width="stretch")
 
 
 def _history(db: Store) -> None:
@@ -167,18 +175,11 @@ def _history(db: Store) -> None:
     if a == b:
         return
     try:
-        result = _evals().compare_runs(by_id[a].out_dir, by_id[b].out_dir)
-    except GraderError as exc:
+        result = _evals().compare_runs(Path(by_id[a].out_dir), Path(by_id[b].out_dir))
+    except (GraderError, OSError) as exc:
         show_error(exc)
         return
-    except FileNotFoundError as exc:
-        show_error(exc)
-        return
-    table = _compare_table(result) if isinstance(result, dict) else None
-    if table is not None:
-        st.dataframe(table, hide_index=True, width="stretch")
-    else:
-        st.json(result)
+    show_comparison(result)
 
 
 def render() -> None:
@@ -186,10 +187,9 @@ def render() -> None:
     st.title(T("evals.title"))
     db = store(s)
     path = _choose_file(s)
-    engines = ["local", "llm"] if (s.openai_api_key or s.openai_base_url) else ["local"]
+    engines = engine_choices(s)
     c1, c2 = st.columns(2)
-    engine = c1.selectbox(T("grade.engine"), engines, key="evals_engine",
-                          format_func=lambda e: T("grade.engine.local") if e == "local" else T("grade.engine.llm", model=s.model))
+    engine = c1.selectbox(T("grade.engine"), engines, key="evals_engine", format_func=engine_label(s))
     repeats = int(c2.number_input(T("evals.repeats"), min_value=1, max_value=10, value=1, step=1, key="evals_repeats"))
     if st.button(T("evals.run"), type="primary", key="evals_run", disabled=path is None):
         _run(db, s, path, engine, repeats)

@@ -8,6 +8,7 @@ from grader import grading
 from grader.errors import BadInputError, GraderError
 from grader.render import grade_markdown
 from grader.rubric import rubric_files
+from grader.config import Settings
 from grader.types import Grade
 from grader.ui.common import T, settings, show_error, store
 from grader.ui.grade_view import show_grade
@@ -15,8 +16,14 @@ from grader.ui.grade_view import show_grade
 RESULT = "grade_result"  # {"story": str, "grade": json, "rubric_id": str, "saved": grade id | None}
 
 
-def _engine_choices(s) -> list[str]:
+def engine_choices(s: Settings) -> list[str]:
+    """The offline engine always; the LLM engine only when an endpoint or key is configured."""
     return ["local", "llm"] if (s.openai_api_key or s.openai_base_url) else ["local"]
+
+
+def engine_label(s: Settings):
+    # language-neutral on purpose: a keyed widget's labels must not change with the interface language
+    return lambda e: "local (offline)" if e == "local" else f"llm ({s.model})"
 
 
 def _sync_saved(result: dict, share: bool, author: str) -> None:
@@ -54,7 +61,7 @@ def render() -> None:
     if not rubric_ids:
         st.error(T("grade.no_rubric", path=str(s.rubrics_dir)))
         return
-    engines = _engine_choices(s)
+    engines = engine_choices(s)
     left, right = st.columns(2)
     rubric_id = left.selectbox(
         T("grade.rubric"), rubric_ids, key="grade_rubric",
@@ -63,7 +70,7 @@ def render() -> None:
     engine = right.selectbox(
         T("grade.engine"), engines, key="grade_engine",
         index=engines.index(s.engine) if s.engine in engines else 0,
-        format_func=lambda e: T("grade.engine.local") if e == "local" else T("grade.engine.llm", model=s.model),
+        format_func=engine_label(s),
     )
     if len(engines) == 1:
         right.caption(T("grade.engine.llm_off"))

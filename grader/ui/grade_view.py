@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from grader.types import Grade, Rubric
@@ -29,12 +28,14 @@ def show_level(grade: Grade, rubric: Rubric | None) -> None:
         st.html(ladder_html(rubric, grade.level, ui))
     if grade.status == "insufficient_evidence":
         st.warning(T("grade.insufficient"))
-    cols = st.columns(4)
-    cols[0].metric(T("grade.level"), level_label(rubric, grade.level, ui))
+    cols = st.columns(3)
+    cols[0].metric(T("grade.level"), f"LV.{grade.level}" if grade.level is not None else "–")
     cols[1].metric(T("grade.confidence"), f"{grade.confidence:.2f}")
+    cols[2].metric(T("grade.latency"), f"{grade.usage.latency_ms / 1000:.1f} s")
+    if grade.level is not None:
+        st.markdown(f"**{md_escape(level_label(rubric, grade.level, ui))}**")
     engine = grade.engine.name + (f" ({grade.engine.model})" if grade.engine.model else "")
-    cols[2].metric(T("grade.engine_used"), engine)
-    cols[3].metric(T("grade.latency"), f"{grade.usage.latency_ms / 1000:.1f} s")
+    st.caption(md_escape(f"{T('grade.engine_used')}: {engine}"))
     if grade.rule_level is not None and grade.model_level is not None and grade.rule_level != grade.model_level:
         st.caption(md_escape(T("grade.rule_vs_model", rule=grade.rule_level, model=grade.model_level)))
     for w in grade.warnings:
@@ -49,10 +50,23 @@ def show_story(story: str, grade: Grade | None, statuses: dict[str, str] | None 
 
 
 def show_indicators(grade: Grade, rubric: Rubric | None, statuses: dict[str, str] | None = None) -> None:
+    import pandas as pd  # on use: keeps the first page quick to appear
+
     rows = indicator_rows(grade, rubric, grade.language, statuses)
     if not rows:
         return
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    col = st.column_config
+    st.dataframe(
+        pd.DataFrame(rows), hide_index=True, width="stretch",
+        column_config={
+            "indicator": col.TextColumn(T("col.indicator"), width="small"),
+            "level": col.NumberColumn(T("col.level"), width="small"),
+            "status": col.TextColumn(T("col.status"), width="small"),
+            "evidence": col.TextColumn(T("col.evidence"), width="large"),
+            "criterion": col.TextColumn(T("col.criterion"), width="large"),
+            "note": col.TextColumn(T("col.note")),
+        },
+    )
 
 
 def show_citations(grade: Grade) -> None:

@@ -24,8 +24,6 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "grade.rubric": {"en": "Rubric", "ko": "루브릭"},
     "grade.engine": {"en": "Engine", "ko": "엔진"},
-    "grade.engine.local": {"en": "Offline (local)", "ko": "오프라인 (로컬)"},
-    "grade.engine.llm": {"en": "LLM — {model}", "ko": "LLM — {model}"},
     "grade.engine.llm_off": {
         "en": "LLM engine: set OPENAI_API_KEY or OPENAI_BASE_URL to enable it.",
         "ko": "LLM 엔진을 쓰려면 OPENAI_API_KEY 또는 OPENAI_BASE_URL을 설정하세요.",
@@ -67,6 +65,12 @@ STRINGS: dict[str, dict[str, str]] = {
     "grade.legend": {"en": "green: indicator met · yellow: partly met (hover for the indicator ids)",
                      "ko": "초록: 충족 · 노랑: 부분 충족 (마우스를 올리면 지표 id)"},
     "grade.indicators": {"en": "Indicators", "ko": "지표"},
+    "col.indicator": {"en": "indicator", "ko": "지표"},
+    "col.level": {"en": "level", "ko": "레벨"},
+    "col.status": {"en": "status", "ko": "상태"},
+    "col.evidence": {"en": "evidence (quoted from the story)", "ko": "근거 (이야기에서 인용)"},
+    "col.criterion": {"en": "criterion", "ko": "기준"},
+    "col.note": {"en": "note", "ko": "메모"},
     "grade.citations": {"en": "Cited criteria", "ko": "인용한 기준"},
     "grade.passages": {"en": "Source passages", "ko": "출처 문단"},
     "grade.source": {"en": "Source: {source}", "ko": "출처: {source}"},
@@ -132,7 +136,6 @@ STRINGS: dict[str, dict[str, str]] = {
     # evals page
     "evals.title": {"en": "Evals", "ko": "평가셋 실행"},
     "evals.source": {"en": "Eval set", "ko": "평가셋"},
-    "evals.from_repo": {"en": "From evals/", "ko": "evals/ 폴더에서"},
     "evals.upload": {"en": "Upload a .jsonl file", "ko": ".jsonl 파일 올리기"},
     "evals.file": {"en": "File", "ko": "파일"},
     "evals.none": {"en": "No .jsonl files in {path}.", "ko": "{path}에 .jsonl 파일이 없습니다."},
@@ -145,6 +148,9 @@ STRINGS: dict[str, dict[str, str]] = {
     "evals.compare": {"en": "Compare two runs", "ko": "두 실행 비교"},
     "evals.run_a": {"en": "Run A", "ko": "실행 A"},
     "evals.run_b": {"en": "Run B", "ko": "실행 B"},
+    "evals.compare.counts": {"en": "{common} item(s) in both runs, {paired} with a gold level in both",
+                             "ko": "두 실행에 공통 항목 {common}개, 정답 레벨이 있는 항목 {paired}개"},
+    "evals.changed": {"en": "Items whose level or status changed: {n}", "ko": "레벨이나 상태가 바뀐 항목: {n}개"},
     "evals.no_runs": {"en": "No eval runs yet.", "ko": "아직 실행 기록이 없습니다."},
     "evals.confusion": {"en": "Confusion (rows = gold, columns = predicted)", "ko": "혼동 행렬 (행 = 정답, 열 = 예측)"},
     "evals.per_level": {"en": "Recall per level", "ko": "레벨별 재현율"},
@@ -178,7 +184,7 @@ STRINGS: dict[str, dict[str, str]] = {
 }
 
 
-def t(key: str, lang: str = "en", **values: object) -> str:
+def t(key: str, lang: str = "en", /, **values: object) -> str:
     """The interface string `key` in `lang` (English when missing), formatted with `values`."""
     entry = STRINGS.get(key)
     if entry is None:

@@ -134,8 +134,8 @@ def indicator_rows(grade: Grade, rubric: Rubric | None, lang: str, statuses: dic
             "indicator": j.id,
             "level": level,
             "status": status,
-            "criterion": text,
             "evidence": " / ".join(f"“{e.quote}”" for e in j.evidence),
+            "criterion": text,
             "note": j.note,
         })
     rows.sort(key=lambda r: (STATUS_ORDER.get(r["status"], 9), -(r["level"] or 0)))

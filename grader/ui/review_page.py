@@ -77,7 +77,7 @@ def _queue(db: Store, blind: bool) -> None:
     by_id = {r.grade_id: r for r in records}
     picked = st.selectbox(
         T("review.pick"), list(by_id), key="review_pick",
-        format_func=lambda gid: f"#{gid} · {by_id[gid].author or T('review.anonymous')} · {snippet(by_id[gid].story, 60)}",
+        format_func=lambda gid: f"#{gid} · {by_id[gid].author or '—'} · {snippet(by_id[gid].story, 60)}",
     )
     st.divider()
     _detail(db, by_id[picked], blind)
@@ -92,7 +92,7 @@ def _detail(db: Store, r: Record, blind: bool) -> None:
     prior = r.review.coach_level if r.review else None
     coach_level = st.selectbox(
         T("review.coach_level"), list(range(n_levels)), index=prior, key=f"coach_level_{gid}",
-        placeholder=T("review.choose"), format_func=lambda v: level_label(rubric, v, lang()),
+        placeholder=T("review.choose"), format_func=lambda v: level_label(rubric, v, r.language),
     )
     pick_key, seen_key = f"blind_pick_{gid}", f"revealed_{gid}"
     hidden = blind and coach_level is None

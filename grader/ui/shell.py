@@ -1,11 +1,17 @@
-"""The frame around the pages: interface-language switch and navigation."""
+"""The frame around the pages: interface-language switch, navigation, background warm-up of imports."""
 
 from __future__ import annotations
+
+import importlib
+import threading
 
 import streamlit as st
 
 from grader.ui.common import LANG_KEY, T, default_lang
 from grader.ui.i18n import LANG_NAMES, LANGS
+
+# imported in the background after the first page is shown (they take seconds on a small machine)
+WARM_MODULES = ("pandas", "altair", "grader.engines.local", "grader.index", "grader.store_export")
 
 
 def language_switch() -> str:
@@ -16,12 +22,50 @@ def language_switch() -> str:
     )
 
 
-def pages() -> list[st.Page]:
-    from grader.ui import evals_page, grade_page, review_page, rubric_page
+# Pages are imported when first opened, so the first page appears without loading the others.
+def _grade() -> None:
+    from grader.ui.grade_page import render
 
+    render()
+
+
+def _review() -> None:
+    from grader.ui.review_page import render
+
+    render()
+
+
+def _evals() -> None:
+    from grader.ui.evals_page import render
+
+    render()
+
+
+def _rubric() -> None:
+    from grader.ui.rubric_page import render
+
+    render()
+
+
+def pages() -> list[st.Page]:
     return [
-        st.Page(grade_page.render, title=T("nav.grade"), icon="📝", url_path="grade", default=True),
-        st.Page(review_page.render, title=T("nav.review"), icon="🧑‍🏫", url_path="review"),
-        st.Page(evals_page.render, title=T("nav.evals"), icon="📊", url_path="evals"),
-        st.Page(rubric_page.render, title=T("nav.rubric"), icon="📚", url_path="rubric"),
+        st.Page(_grade, title=T("nav.grade"), icon=":material/edit_note:", url_path="grade", default=True),
+        st.Page(_review, title=T("nav.review"), icon=":material/rate_review:", url_path="review"),
+        st.Page(_evals, title=T("nav.evals"), icon=":material/monitoring:", url_path="evals"),
+        st.Page(_rubric, title=T("nav.rubric"), icon=":material/menu_book:", url_path="rubric"),
     ]
+
+
+def _import_all() -> None:
+    for name in WARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - warm-up only; the page that needs it reports any problem
+            pass
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up() -> bool:
+    """Once per server process: import the heavy modules in a daemon thread (no grading, no I/O)."""
+    threading.Thread(target=_import_all, name="grader-warm-up", daemon=True).start()
+    return True

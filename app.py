@@ -1,0 +1,10 @@
+"""Streamlit app: `streamlit run app.py` (or `make run`). Pages live in grader/ui/."""
+
+import streamlit as st
+
+from grader.ui.shell import language_switch, pages, warm_up
+
+st.set_page_config(page_title="Reflection grader", page_icon=":material/stairs:", layout="wide")
+language_switch()
+st.navigation(pages()).run()
+warm_up()

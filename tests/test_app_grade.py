@@ -1,0 +1,134 @@
+"""Grade page (AppTest): grade flow, hostile text, save/share, bad input, engine choice, language switch."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from app_fakes import APP, app_env, html_of, texts_of  # noqa: F401 - fixture
+
+STORY = (
+    "Our customers kept failing at the export step.\n"
+    "I interviewed five customers about it.\n"
+    "We shipped a fix and the customer tickets dropped by half."
+)
+
+
+def _grade(at: AppTest, story: str) -> AppTest:
+    at.text_area(key="grade_story").input(story).run()
+    return at.button(key="grade_button").click().run()
+
+
+def _app() -> AppTest:
+    return AppTest.from_file(str(APP), default_timeout=30).run()
+
+
+def test_grade_flow_shows_ladder_evidence_indicators_citations_feedback(app_env) -> None:
+    at = _app()
+    assert not at.exception
+    assert "3 / 20,000" not in texts_of(at)
+    at.text_area(key="grade_story").input(STORY).run()
+    assert f"{len(STORY):,} / 20,000" in texts_of(at)  # character counter and the limit
+    _grade(at, STORY)
+    assert not at.exception
+    page = html_of(at)
+    assert 'data-level="3" aria-current="step" data-current="true"' in page  # three customer sentences -> LV.3
+    assert page.count("data-current") == 1 and page.count('class="ladder-step"') == 6
+    assert page.count('<mark class="evidence') == 3
+    assert "evidence-met" in page and "title=\"co.L0.1\"" in page
+    assert any(m.label == "Confidence" and m.value == "0.72" for m in at.metric)
+    table = at.dataframe[0].value
+    assert list(table["indicator"][:4]) == ["co.L2.1", "co.L1.1", "co.L0.1", "co.L3.1"]  # met (highest first), partial
+    assert set(table["status"]) == {"met", "partial", "no_evidence"}
+    labels = [e.label for e in at.expander]
+    assert any("co\\.L3\\.1" in x for x in labels) and any("passage" in x for x in labels)
+    assert "Ship a change and measure it." in page  # next steps
+    assert len(at.get("download_button")) == 2
+    assert app_env.store.records(shared_only=False) == []  # nothing stored without the tick
+    assert "Not stored" in texts_of(at)
+
+
+def test_hostile_story_renders_as_text(app_env) -> None:
+    story = "<script>alert('x')</script> I asked a **customer** to [click](javascript:alert(1)).\n# Heading customer"
+    at = _grade(_app(), story)
+    assert not at.exception
+    page = html_of(at)
+    assert "<script>" not in page and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
+    assert "**customer**" in page and "# Heading customer" in page  # markdown shown as typed
+    assert "<b>" not in page and "&lt;b&gt;talked&lt;/b&gt;" in page  # feedback text escaped too
+    assert "<i>on</i>" not in " ".join(e.label for e in at.expander)
+
+
+def test_save_share_stores_only_when_ticked_and_untick_removes(app_env) -> None:
+    at = _grade(_app(), STORY)
+    at.text_input(key="grade_author").input("Mina").run()
+    assert app_env.store.records(shared_only=False) == []
+    at.checkbox(key="grade_share").check().run()
+    records = app_env.store.records()
+    assert len(records) == 1 and records[0].story == STORY and records[0].author == "Mina" and records[0].shared
+    assert records[0].level == 3
+    assert f"Saved as #{records[0].grade_id}" in texts_of(at)
+    at.run()
+    assert len(app_env.store.records()) == 1  # reruns do not store it twice
+    at.checkbox(key="grade_share").uncheck().run()
+    assert app_env.store.records(shared_only=False) == []
+    assert "Removed" in texts_of(at)
+
+
+def test_tick_before_grading_saves_the_result(app_env) -> None:
+    at = _app()
+    at.checkbox(key="grade_share").check().run()
+    assert app_env.store.records(shared_only=False) == []
+    _grade(at, STORY)
+    assert len(app_env.store.records()) == 1
+
+
+def test_bad_input_shows_the_message(app_env, monkeypatch) -> None:
+    at = _grade(_app(), "   \n ")
+    assert any("story is empty" in e.value for e in at.error)
+    assert not at.html  # no result
+    monkeypatch.setenv("GRADER_MAX_CHARS", "100")
+    at = _app()
+    long_story = "customer " * 20
+    at.text_area(key="grade_story").input(long_story).run()
+    assert any("over the limit" in w.value for w in at.warning)
+    at.button(key="grade_button").click().run()
+    assert any("the limit is 100" in e.value for e in at.error)
+    assert app_env.engine.calls == 0
+
+
+def test_engine_failure_is_shown_and_never_stored(app_env) -> None:
+    at = _app()
+    at.checkbox(key="grade_share").check().run()
+    _grade(at, "FAIL-ME customer story.")
+    assert any("simulated model failure" in e.value for e in at.error)
+    assert 'class="ladder-step"' not in html_of(at)
+    assert app_env.store.records(shared_only=False) == []
+
+
+def test_llm_engine_offered_only_when_configured(app_env, monkeypatch) -> None:
+    at = _app()
+    assert at.selectbox(key="grade_engine").options == ["local (offline)"]
+    assert any("OPENAI_API_KEY" in c.value for c in at.caption)
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("GRADER_MODEL", "qwen2.5-7b")
+    at = _app()
+    assert at.selectbox(key="grade_engine").options == ["local (offline)", "llm (qwen2.5-7b)"]
+
+
+def test_korean_interface_switch(app_env) -> None:
+    at = _app()
+    assert at.title[0].value == "Grade a work story"
+    at.sidebar.radio[0].set_value("ko").run()
+    assert at.title[0].value == "일하는 방식 이야기 평가"
+    _grade(at, "고객 다섯 명을 인터뷰했다. 고객 불만을 고쳤다.")
+    assert not at.exception
+    assert 'data-level="2" aria-current="step"' in html_of(at) and "집착" in html_of(at)
+    assert any(m.label == "신뢰도" for m in at.metric)
+
+
+def test_first_visit_follows_browser_language(app_env) -> None:
+    at = AppTest.from_file(str(APP), default_timeout=30)
+    at.context = {"locale": "ko-KR"}
+    at.run()
+    assert at.title[0].value == "일하는 방식 이야기 평가"
+    assert at.sidebar.radio[0].value == "ko"

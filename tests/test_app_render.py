@@ -1,0 +1,72 @@
+"""Pure HTML/Markdown builders of the app (grader/ui/render.py) and the interface strings."""
+
+from __future__ import annotations
+
+import re
+
+from app_fakes import make_grade, rubric_dict
+from grader.types import Evidence, IndicatorJudgment, Rubric
+from grader.ui.i18n import STRINGS, t
+from grader.ui.render import evidence_spans, highlight_html, indicator_rows, ladder_html, md_escape
+
+
+def test_highlight_escapes_every_piece_and_marks_spans() -> None:
+    story = "<b>Hi</b> & I asked the customer. **Then** <script>x()</script>"
+    start = story.index("I asked")
+    end = story.index(".") + 1
+    out = highlight_html(story, [(start, end, "met", ["co.L2.2"])])
+    assert '<mark class="evidence evidence-met" title="co.L2.2"' in out
+    assert ">I asked the customer.</mark>" in out
+    assert "&lt;b&gt;Hi&lt;/b&gt; &amp; " in out and "&lt;script&gt;x()&lt;/script&gt;" in out
+    assert "<script>" not in out and "<b>" not in out
+    assert "**Then**" in out  # st.html does not read Markdown: shown as typed
+
+
+def test_highlight_ignores_bad_offsets_and_escapes_titles() -> None:
+    story = "short story"
+    out = highlight_html(story, [(0, 5, "met", ['"><img src=x>']), (3, 8, "met", ["x"]), (4, 999, "partial", ["y"])])
+    assert out.count("<mark") == 1 and "&quot;&gt;&lt;img src=x&gt;" in out
+    assert re.sub(r"<[^>]+>", "", out) == "short story"
+
+
+def test_evidence_spans_merge_overlaps_and_apply_corrections() -> None:
+    story = "Alpha beta gamma. Delta epsilon."
+    g = make_grade(story, 1)
+    g.indicators = [
+        IndicatorJudgment(id="co.L1.1", status="partial", evidence=[Evidence(quote="Alpha beta", start=0, end=10)]),
+        IndicatorJudgment(id="co.L2.1", status="met", evidence=[Evidence(quote="beta gamma.", start=6, end=17)]),
+        IndicatorJudgment(id="co.L3.1", status="not_met", evidence=[Evidence(quote="Delta", start=18, end=23)]),
+    ]
+    assert evidence_spans(g) == [(0, 17, "met", ["co.L1.1", "co.L2.1"])]
+    spans = evidence_spans(g, {"co.L2.1": "no_evidence", "co.L3.1": "partial"})
+    assert spans == [(0, 10, "partial", ["co.L1.1"]), (18, 23, "partial", ["co.L3.1"])]
+
+
+def test_ladder_highlights_exactly_one_step() -> None:
+    rubric = Rubric.model_validate(rubric_dict())
+    out = ladder_html(rubric, 4, "ko")
+    assert out.count('class="ladder-step"') == 6 and out.count("aria-current") == 1
+    assert 'data-level="4" aria-current="step"' in out and "옹호" in out
+    assert "aria-current" not in ladder_html(rubric, None, "en")
+
+
+def test_md_escape_neutralises_markdown() -> None:
+    assert md_escape("**bold** [x](javascript:y) $x$ <b>\nline") == (
+        r"\*\*bold\*\* \[x\]\(javascript\:y\) \$x\$ \<b\> line"
+    )
+
+
+def test_indicator_rows_use_rubric_text_and_order() -> None:
+    rubric = Rubric.model_validate(rubric_dict())
+    rows = indicator_rows(make_grade("I asked a customer.", 1), rubric, "en")
+    assert [r["indicator"] for r in rows[:2]] == ["co.L1.1", "co.L0.1"] and rows[0]["criterion"] == "Level 1 indicator <b>one</b>"
+    assert rows[0]["evidence"] == "“I asked a customer.”"
+
+
+def test_every_interface_string_has_both_languages_and_same_fields() -> None:
+    for key, entry in STRINGS.items():
+        assert set(entry) == {"en", "ko"}, key
+        fields = lambda s: sorted(re.findall(r"{(\w+)", s))  # noqa: E731
+        assert fields(entry["en"]) == fields(entry["ko"]), key
+    assert t("grade.counter", "ko", n=1200, limit=20000) == "1,200 / 20,000자"
+    assert t("no.such.key", "ko") == "no.such.key"

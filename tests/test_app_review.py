@@ -1,0 +1,160 @@
+"""Review page (AppTest): passcode gate, queue filters, coach override, blind mode, agreement, export."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app_fakes import app_env, html_of, make_grade, texts_of  # noqa: F401 - fixture
+from grader import metrics
+from grader.ui import review_page
+from grader.ui.review_page import passcode_ok
+
+EN = "Our customers kept failing at export. I interviewed five customers about it."
+KO = "고객 불만이 반복되어 고객 다섯 명을 인터뷰했다. 매주 고객 데이터를 본다."
+
+
+def review_script() -> None:
+    from grader.ui.review_page import render
+
+    render()
+
+
+def _page() -> AppTest:
+    return AppTest.from_function(review_script, default_timeout=30).run()
+
+
+@pytest.fixture()
+def seeded(app_env):
+    s = app_env.store
+    a = s.save(EN, make_grade(EN, 2, confidence=0.35), author="Mina")
+    b = s.save(KO, make_grade(KO, 4, confidence=0.9, language="ko", engine="llm"), author="")
+    s.save("Private customer story.", make_grade("Private customer story.", 1), shared=False)
+    app_env.a, app_env.b = a.grade_id, b.grade_id
+    return app_env
+
+
+def test_passcode_ok_is_exact() -> None:
+    assert passcode_ok("s3cret", "s3cret")
+    assert not passcode_ok("s3cre", "s3cret") and not passcode_ok("", "s3cret") and not passcode_ok("S3CRET", "s3cret")
+    assert passcode_ok("비밀번호", "비밀번호")
+
+
+def test_open_mode_banner_and_queue(seeded) -> None:
+    at = _page()
+    assert not at.exception
+    assert any("Open single-user mode" in i.value for i in at.info)
+    queue = at.dataframe[0].value
+    assert list(queue["#"]) == [seeded.b, seeded.a]  # shared only, newest first
+    assert list(queue["level"]) == [4, 2]
+
+
+def test_passcode_gate(seeded, monkeypatch) -> None:
+    monkeypatch.setenv("GRADER_COACH_PASSCODE", "s3cret")
+    at = _page()
+    assert not at.dataframe and not any("Open single-user" in i.value for i in at.info)
+    at.text_input(key="coach_passcode").input("wrong").run()
+    assert any("Wrong passcode" in e.value for e in at.error) and not at.dataframe
+    at.text_input(key="coach_passcode").input("s3cret").run()
+    assert not at.exception
+    assert len(at.dataframe[0].value) == 2
+    at.run()
+    assert len(at.dataframe[0].value) == 2  # stays signed in for the session
+
+
+def test_filters(seeded) -> None:
+    at = _page()
+    at.multiselect(key="rf_levels").set_value([2]).run()
+    assert list(at.dataframe[0].value["#"]) == [seeded.a]
+    at.multiselect(key="rf_levels").set_value([]).run()
+    at.checkbox(key="rf_low").check().run()
+    assert list(at.dataframe[0].value["#"]) == [seeded.a]
+    at.checkbox(key="rf_low").uncheck().run()
+    at.multiselect(key="rf_engines").set_value(["llm"]).run()
+    assert list(at.dataframe[0].value["#"]) == [seeded.b]
+    at.multiselect(key="rf_engines").set_value([]).run()
+    at.multiselect(key="rf_langs").set_value(["en"]).run()
+    assert list(at.dataframe[0].value["#"]) == [seeded.a]
+
+
+def test_coach_override_with_corrections_and_comment(seeded) -> None:
+    a = seeded.a
+    at = _page()
+    at.selectbox(key="review_pick").set_value(a).run()
+    assert "Grader: LV.2" in texts_of(at)
+    at.selectbox(key=f"coach_level_{a}").set_value(1).run()
+    at.selectbox(key=f"corr_{a}_co.L2.1").set_value("partial").run()
+    at.text_area(key=f"coach_comment_{a}").input("Good start; <b>no</b> loop yet").run()
+    at.text_input(key="coach_name").input("Coach Kim").run()
+    at.button(key=f"review_save_{a}").click().run()
+    assert not at.exception
+    assert any(f"Review saved for #{a}: LV.1" in s.value for s in at.success)
+    review = seeded.store.get(a).review
+    assert review.coach_level == 1 and review.comment == "Good start; <b>no</b> loop yet" and review.coach == "Coach Kim"
+    assert review.indicator_corrections == {"co.L2.1": "partial"} and review.blind is False
+    at.run()
+    assert list(at.dataframe[0].value["#"]) == [seeded.b]  # reviewed items leave the unreviewed queue
+    at.checkbox(key="rf_unreviewed").uncheck().run()
+    assert list(at.dataframe[0].value["coach"])[1] == 1
+
+
+def test_blind_mode_hides_grader_level_until_coach_chooses(seeded) -> None:
+    a = seeded.a
+    at = _page()
+    at.toggle(key="review_blind").set_value(True).run()
+    at.selectbox(key="review_pick").set_value(a).run()
+    queue = at.dataframe[0].value
+    assert "level" not in queue.columns and "confidence" not in queue.columns
+    assert "Grader:" not in texts_of(at) and 'class="ladder-step"' not in html_of(at)
+    assert "<mark" not in html_of(at) and EN in html_of(at)  # the story, without the grader's evidence marks
+    assert not at.metric and any("hidden until you choose" in i.value for i in at.info)
+    at.selectbox(key=f"coach_level_{a}").set_value(3).run()
+    assert "Grader: LV.2" in texts_of(at) and 'data-level="2" aria-current="step"' in html_of(at)
+    at.button(key=f"review_save_{a}").click().run()
+    assert seeded.store.get(a).review.blind is True and seeded.store.get(a).review.coach_level == 3
+
+
+def test_blind_flag_dropped_when_level_changed_after_reveal(seeded) -> None:
+    b = seeded.b
+    at = _page()
+    at.toggle(key="review_blind").set_value(True).run()
+    at.selectbox(key="review_pick").set_value(b).run()
+    at.selectbox(key=f"coach_level_{b}").set_value(2).run()
+    at.selectbox(key=f"coach_level_{b}").set_value(4).run()  # changed after seeing the grader's LV.4
+    at.button(key=f"review_save_{b}").click().run()
+    review = seeded.store.get(b).review
+    assert review.coach_level == 4 and review.blind is False
+
+
+def test_agreement_dashboard_and_export(seeded, monkeypatch) -> None:
+    s = seeded.store
+    c = s.save("A third customer story.", make_grade("A third customer story.", 1)).grade_id
+    s.add_review(seeded.a, coach_level=2)
+    s.add_review(seeded.b, coach_level=3, blind=True)
+    s.add_review(c, coach_level=2, corrections={"co.L2.1": "met"})
+    exported: list[str] = []
+
+    def spy(records):
+        text = review_page.__dict__["_real_jsonl"](records)
+        exported.append(text)
+        return text
+
+    monkeypatch.setitem(review_page.__dict__, "_real_jsonl", review_page.eval_set_jsonl)
+    monkeypatch.setattr(review_page, "eval_set_jsonl", spy)
+    at = _page()
+    assert not at.exception
+    values = {m.label: m.value for m in at.metric}
+    coach, grader = [2, 3, 2], [2, 4, 1]
+    assert values["Reviewed"] == "3"
+    assert values["QWK"] == f"{metrics.qwk(coach, grader):.2f}"
+    assert values["Exact"] == "0.33" and values["Within one"] == "1.00"
+    assert at.get("vega_lite_chart")  # the confusion heatmap
+    at.checkbox(key="agree_blind").check().run()
+    assert {m.label: m.value for m in at.metric}["Reviewed"] == "1"
+    assert any("3 reviewed grading(s)" in m.value for m in at.markdown)
+    assert [b.label for b in at.get("download_button")] == ["Download eval set (JSONL)", "Download CSV"]
+    lines = [json.loads(x) for x in exported[-1].splitlines()]
+    assert {x["id"]: x["level"] for x in lines} == {f"review-{seeded.a}": 2, f"review-{seeded.b}": 3, f"review-{c}": 2}
+    assert all(x["tags"] == ["coach-review"] and x["source"] == "review" for x in lines)

@@ -1,0 +1,95 @@
+"""Rubric & sources page (AppTest): rubric by level in both languages, search, sources, add document, re-index."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app_fakes import app_env, html_of, texts_of  # noqa: F401 - fixture
+from grader import index as index_mod
+from grader.errors import IndexError_
+from grader.types import Hit
+
+
+def rubric_script() -> None:
+    from grader.ui.rubric_page import render
+
+    render()
+
+
+class FakeIndex:
+    def __init__(self) -> None:
+        self.built: list[list] = []
+        self.fail = False
+
+    def search(self, text, k=8, *, kinds=None, rubric_id=None):
+        if self.fail:
+            raise IndexError_("the index is empty: run `grader index` first")
+        hits = [
+            Hit(id="co.L3.1", kind="indicator", text="Validates with customers", source="customer-obsession v1", score=0.81, level=3),
+            Hit(id="passage:1", kind="passage", text="<script>x</script> passage", source="notes.md", location="notes.md § A", score=0.5),
+        ]
+        return [h for h in hits if not kinds or h.kind in kinds][:k]
+
+    def sources(self):
+        return [{"source_key": "corpus:rubrics/customer-obsession.yaml", "title": "Customer obsession", "kind": "indicator", "entries": 44}]
+
+    def build(self, paths=(), *, rebuild=False, progress=None):
+        self.built.append(list(paths))
+        if progress:
+            progress(1, 1)
+        return types.SimpleNamespace(sources=["a", "b"], added=3, updated=0, removed=0, unchanged=40, skipped=[])
+
+
+@pytest.fixture()
+def fake_index(app_env, monkeypatch) -> FakeIndex:
+    fake = FakeIndex()
+    monkeypatch.setattr(index_mod, "ensure_index", lambda settings, progress=None: fake)
+    monkeypatch.setattr(index_mod, "open_index", lambda settings: fake)
+    return fake
+
+
+def _page() -> AppTest:
+    return AppTest.from_function(rubric_script, default_timeout=30).run()
+
+
+def test_rubric_by_level_in_both_languages(fake_index) -> None:
+    at = _page()
+    assert not at.exception
+    assert [t.label for t in at.tabs] == [f"LV.{i} {n}" for i, n in enumerate(["Indifference", "Aware", "Considerate", "Obsessed", "Advocate", "Innovator"])]
+    assert "Level 3 summary" in html_of(at)
+    level3 = at.tabs[3]
+    assert list(level3.dataframe[0].value["indicator"]) == ["Level 3 indicator <b>one</b>"]  # shown as text in a table
+    at.radio(key="rubric_lang").set_value("ko").run()
+    assert at.tabs[3].label == "LV.3 집착" and "레벨 3 요약" in html_of(at)
+    assert "Test source" in texts_of(at)
+
+
+def test_search_sources_and_errors(fake_index) -> None:
+    at = _page()
+    at.text_input(key="rubric_query").input("interviewed customers")
+    at.multiselect(key="rubric_kinds").set_value(["passage"])
+    at.button[0].click().run()  # the form's submit button
+    hits = next(d.value for d in at.dataframe if "score" in d.value.columns)
+    assert list(hits["id"]) == ["passage:1"] and hits["text"][0] == "<script>x</script> passage"
+    at.toggle(key="rubric_show_sources").set_value(True).run()
+    sources = next(d.value for d in at.dataframe if "source_key" in d.value.columns)
+    assert sources["entries"][0] == 44
+    fake_index.fail = True
+    at.button[0].click().run()
+    assert any("grader index" in e.value for e in at.error)
+
+
+def test_add_document_and_reindex(fake_index, app_env) -> None:
+    at = _page()
+    at.file_uploader(key="rubric_upload").set_value(("../My notes.md", "# Notes\n고객 인터뷰 메모".encode(), "text/markdown")).run()
+    at.button(key="rubric_add").click().run()
+    assert not at.exception
+    saved = app_env.settings.data_dir / "documents" / "My_notes.md"
+    assert saved.read_text(encoding="utf-8") == "# Notes\n고객 인터뷰 메모"
+    assert fake_index.built == [[saved]]
+    assert any("3 added" in s.value for s in at.success)
+    at.button(key="rubric_reindex").click().run()
+    assert fake_index.built[-1] == []
