@@ -18,7 +18,7 @@ from typing import Any
 
 from grader.evidence import detect_language, locate_quote, split_sentences
 from grader.llm_prompt import STATUSES, unescape
-from grader.signals import directive_sentences
+from grader.signals import separate_directives
 from grader.types import Evidence, Feedback, IndicatorJudgment
 
 MAX_QUOTES = 3
@@ -128,8 +128,8 @@ class Context:
 
     @classmethod
     def make(cls, story: str, indicator_ids: list[str], citation_ids: set[str], max_level: int, lang: str) -> "Context":
-        sentences = split_sentences(story)
-        spans = [(sentences[j].start, sentences[j].end) for j in directive_sentences(sentences)]
+        _, aside = separate_directives(story, split_sentences(story))
+        spans = [(s.start, s.end) for s in aside]
         return cls(story, indicator_ids, citation_ids, max_level, lang, spans)
 
 

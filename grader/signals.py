@@ -69,19 +69,79 @@ def sentence_flags(sentences: list[Sentence]) -> dict[str, np.ndarray]:
 
 
 # Sentences addressed to the grader (prompt injection, fake system/JSON/rubric lines) are not
-# evidence of how someone works: the engine sets them aside and says so in the Grade.
+# evidence of how someone works: the engines set them aside and say so in the Grade.
 DIRECTIVE = re.compile(
+    # instructions about the rubric or the grade
     r"(?:ignore|disregard|forget|override)\b.{0,40}\b(?:rubric|instruction|previous|above|criteria|rules?)"
     r"|\b(?:grade|rate|score|mark|classify|assign|give|output|return)\b.{0,30}\b(?:lv\.?\s*\d|level\s*\d|\d\s*/\s*5|as\s+(?:a\s+)?\d)"
-    r"|\b(?:system|assistant|developer)\s*[:\]>]|\[/?(?:system|inst|assistant)\]|<\|?/?(?:system|im_start|im_end|story)\|?>"
+    r"|\b(?:grade|rate|score|re-?grade)\s+(?:this|it|me|the\s+(?:story|text|answer|candidate))\b"
+    r"|\b(?:respond|reply|answer)\s+only\b|\bdo\s+not\s+(?:change|alter|modify)\s+(?:it|this|the\s+(?:grade|level|score))\b"
+    r"|\bdo\s+not\s+(?:read|review|re-?grade|evaluate)\b"
+    r"|\b(?:evaluation|grading|scoring)\b.{0,30}\b(?:already|completed|finali[sz]ed|is\s+final)\b"
+    r"|\b(?:previous|prior|earlier)\s+(?:grade|grading|level|result|score)|\bstay\s+consistent\s+with\b"
+    r"|\b(?:reviewer|coach|admin|grader)\s+(?:override|note|instructions?)\b|\bnote\s+(?:from|to)\s+the\s+(?:coach|grader|reviewer)\b"
+    r"|\b(?:as\s+the|to\s+the|dear)\s+(?:grader|evaluator|assistant|model|ai)\b|\bgrader\b|\bthe\s+correct\s+level\b"
+    # level talk in the rubric's own vocabulary
+    r"|\blv\.?\s*[0-9]\b|\blevel\s*[:=]\s*[0-9]|\bco\.(?:L\d\.\d|p\d)\b"
+    r"|\bconfidence\s*[:=]?\s*(?:1\.0|100)|\binsufficient_evidence\b|\bstatus\s*[:=]\s*(?:graded|insufficient|failed)"
+    # fake roles, delimiters and markup
+    r"|\b(?:system|assistant|developer)\s*[:\]>]|\[/?(?:system|inst|assistant|admin)\]|<\|?/?(?:system|im_start|im_end|story)\|?>"
+    r"|\bend\s+of\s+(?:the\s+)?story\b|<!--|-->|^\s*```|^\s*[a-z]+_[a-z_]+\s*:"
     r"|[{,]\s*\"(?:level|status|confidence|indicators)\"\s*:"
-    r"|\bco\.(?:L\d\.\d|p\d)\b|\bas the grader\b|\bthe correct level\b|\bconfidence\s*(?:1\.0|100)"
-    r"|(?:채점|평가|등급|레벨).{0,20}(?:무시|주세요|매기|부여|하세요|입니다|으로\s*하)"
-    r"|(?:기준|지시|지침).{0,10}(?:무시|따르지)|\[\s*시스템\s*\]|시스템\s*[:：]|(?:레벨|LV\.?)\s*\d\s*(?:을|를|로|으로)\s*(?:주|줘|부여|평가|채점)",
+    # Korean
+    r"|(?:채점|레벨).{0,20}(?:무시|주세요|매기|부여|하세요|입니다|으로\s*하|주면|확정|완료|금지)"
+    r"|(?:평가|등급).{0,10}(?:무시|주세요|매기|부여|하세요|확정|금지)"
+    r"|(?:기준|지시|지침).{0,10}(?:무시|따르지)|지시\s*사항|평가\s*대상|채점\s*(?:ai|기|자)|평가자|검수\s*완료"
+    r"|\[\s*(?:시스템|관리자)[^\]]*\]|(?:시스템|어시스턴트|관리자)\s*[:：]|(?:레벨|LV\.?)\s*\d\s*(?:을|를|로|으로)\s*(?:주|줘|부여|평가|채점)"
+    r"|레벨\s*[:=]?\s*[0-5](?!\d)",
     re.I,
 )
+_ASIDE = re.compile(r"\([^()]{4,}\)|\[[^\[\]]{4,}\]|<!--.*?-->")
 
 
-def directive_sentences(sentences: list[Sentence]) -> list[int]:
-    """Indexes of sentences that talk to the grader instead of about work."""
-    return [j for j, s in enumerate(sentences) if DIRECTIVE.search(s.text)]
+def _starts_line(story: str, start: int) -> bool:
+    before = story[:start].rsplit("\n", 1)[-1]
+    return not before.strip(" \t-*•·>#0123456789.)")
+
+
+def separate_directives(story: str, sentences: list[Sentence]) -> tuple[list[Sentence], list[Sentence]]:
+    """(kept, set_aside): the sentences about work, and the text addressed to the grader.
+
+    A sentence that talks to the grader is set aside; when it starts a line, the rest of that
+    line goes with it (an inserted block). A bracketed aside to the grader inside a work
+    sentence is cut out and the rest of the sentence kept."""
+    kept: list[Sentence] = []
+    aside: list[Sentence] = []
+    block_line_end = -1
+    for s in sentences:
+        if s.start < block_line_end:
+            aside.append(s)
+            continue
+        if not DIRECTIVE.search(s.text):
+            kept.append(s)
+            continue
+        asides = [m for m in _ASIDE.finditer(s.text) if DIRECTIVE.search(m.group())]
+        rest = _ASIDE.sub(" ", s.text) if asides else s.text
+        if asides and not DIRECTIVE.search(rest):
+            pos = 0
+            for m in asides:
+                aside.append(Sentence(m.group(), s.start + m.start(), s.start + m.end()))
+                kept.extend(_piece(s, pos, m.start()))
+                pos = m.end()
+            kept.extend(_piece(s, pos, len(s.text)))
+            continue
+        aside.append(s)
+        if _starts_line(story, s.start):
+            nl = story.find("\n", s.end)
+            block_line_end = len(story) if nl < 0 else nl
+    return kept, aside
+
+
+def _piece(s: Sentence, a: int, b: int) -> list[Sentence]:
+    """The part s.text[a:b] as a Sentence with story offsets, trimmed; none if blank."""
+    chunk = s.text[a:b]
+    if not chunk.strip():
+        return []
+    lead = len(chunk) - len(chunk.lstrip())
+    text = chunk.strip()
+    return [Sentence(text, s.start + a + lead, s.start + a + lead + len(text))]
