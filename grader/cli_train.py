@@ -47,4 +47,23 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(0 if same else 1)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
-        err.print(f"wrote {target} (n={art['n_train']}, classes {art['classes']}, data hash {art['data_hash'][:12]})")
+        err.print(f"wrote {target} (n={art['n_train']}, {len(art['indicator_ids'])} indicator detectors, data hash {art['data_hash'][:12]})")
+
+    @app.command()
+    def split(
+        files: Annotated[list[Path], typer.Argument(help="Labeled eval-set files (JSON lines) to distribute.")],
+        out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the split files.")] = REPO_DIR / "evals",
+        stem: Annotated[str, typer.Option("--stem", help="File name stem: STEM.train/dev/test.jsonl.")] = "customer-obsession",
+    ) -> None:
+        """Distribute labeled stories into train/dev/test files by the fixed split rule.
+
+        Rule: key = the item's pair id (else its id); bucket = sha256(key)[:8] mod 100;
+        0-59 train, 60-79 dev, 80-99 test. Pairs never straddle splits. All input is read
+        before anything is written, so the split files themselves may be passed back in."""
+        from grader.cli import err
+        from grader.training import read_items, write_splits
+
+        items = read_items(files)
+        paths = write_splits(items, out, stem)
+        counts = {s: sum(1 for line in p.read_text(encoding="utf-8").splitlines() if line) for s, p in paths.items()}
+        err.print(f"wrote {', '.join(f'{p} ({counts[s]})' for s, p in paths.items())}")
