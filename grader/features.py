@@ -1,7 +1,11 @@
 """Explainable features of one analysed story, the input of the trained level model.
 
-Each feature has a name that says what it measures; all but the story embedding point back
-to indicator judgments or sentence flags that the Grade shows as evidence.
+Two blocks, each with names that say what they measure:
+- behaviour signals: per-level credit from the rubric's cue matches, cue hits and similarity per
+  indicator, the indicator rule's level, sentence flags (first/third person, numbers, repetition,
+  intentions, negation) and length. Each points back at sentences the Grade can show.
+- the story embedding (mean of the e5 sentence vectors, `e5_*`): a linear score over it is the
+  mean of the same score over the sentences, so every sentence's share can be shown as evidence.
 """
 
 from __future__ import annotations
@@ -17,19 +21,24 @@ from grader.types import IndicatorJudgment, Rubric
 FLAGS = ("first_person", "third_person", "number", "repeat", "intent", "negated")
 
 
-def feature_names(rubric: Rubric, dim: int) -> list[str]:
+def signal_names(rubric: Rubric) -> list[str]:
     levels = range(rubric.max_level + 1)
     ids = [i.id for i in rubric.indicators()]
     names = [f"{k}_L{lv}" for lv in levels for k in ("credit", "met", "partial", "notmet")]
     names += [f"cue_{i}" for i in ids] + [f"rel_{i}" for i in ids] + [f"relmax_L{lv}" for lv in levels]
     names += [f"rule_L{lv}" for lv in levels] + ["rule_none"]
-    names += [f"frac_{f}" for f in FLAGS] + ["any_first_person", "log_sentences", "log_chars", "set_aside"]
-    names += [f"e5_{k}" for k in range(dim)]
+    names += [f"frac_{f}" for f in FLAGS] + ["any_first_person", "log_sentences", "log_chars"]
     return names
 
 
-def story_features(rubric: Rubric, analysis: Any, judgments: list[IndicatorJudgment], n_chars: int) -> np.ndarray:
-    """Feature vector in the order of `feature_names` (float64, rounded for reproducibility)."""
+def feature_names(rubric: Rubric, dim: int) -> list[str]:
+    """Names of `story_features`: the e5 block first, then the behaviour signals."""
+    return [f"e5_{k}" for k in range(dim)] + signal_names(rubric)
+
+
+def signals(rubric: Rubric, analysis: Any, judgments: list[IndicatorJudgment]) -> list[float]:
+    """Sentences set aside as addressed to the grader (prompt injection) count nowhere: not in
+    the length, not as a flag, so an inserted instruction cannot move the level."""
     a = analysis
     max_level = rubric.max_level
     status = {j.id: j.status for j in judgments}
@@ -44,12 +53,10 @@ def story_features(rubric: Rubric, analysis: Any, judgments: list[IndicatorJudgm
         ]
     n = len(a.sentences)
     negated = a.flags["negated"] if n else np.zeros(0, dtype=bool)
-    cue_counts = []
     for i, ident in enumerate(a.compiled.ids):
         hits = np.flatnonzero(a.cues[:, i]) if n else []
         affirmed = [j for j in hits if level_of(ident) < 2 or not negated[j]]
-        cue_counts.append(math.log1p(len(affirmed)))
-    out += cue_counts
+        out.append(math.log1p(len(affirmed)))
     rel_max = a.rel.max(axis=0) if n else np.zeros(len(a.compiled.ids))
     out += [float(x) for x in rel_max]
     levels = np.asarray(a.compiled.levels)
@@ -57,6 +64,12 @@ def story_features(rubric: Rubric, analysis: Any, judgments: list[IndicatorJudgm
     rule = rule_level(status, max_level)
     out += [float(rule == lv) for lv in range(max_level + 1)] + [float(rule is None)]
     out += [float(a.flags[f].mean()) if n else 0.0 for f in FLAGS]
-    out += [float(a.flags["first_person"].any()) if n else 0.0, math.log1p(n), math.log1p(n_chars), float(len(a.set_aside) > 0)]
-    out += [float(x) for x in a.story_vector]
+    n_chars = sum(s.end - s.start for s in a.sentences)
+    out += [float(a.flags["first_person"].any()) if n else 0.0, math.log1p(n), math.log1p(n_chars)]
+    return out
+
+
+def story_features(rubric: Rubric, analysis: Any, judgments: list[IndicatorJudgment]) -> np.ndarray:
+    """Feature vector in the order of `feature_names` (float64, rounded for reproducibility)."""
+    out = [float(x) for x in analysis.story_vector] + signals(rubric, analysis, judgments)
     return np.round(np.asarray(out, dtype=np.float64), 6)

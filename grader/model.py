@@ -1,15 +1,24 @@
-"""The trained level model: a multinomial logistic regression on explainable features.
+"""The trained level model: three small linear layers on explainable features.
+
+1. indicator detectors: one logistic score per rubric indicator over the story features
+   (`grader.features`): the probability that the story shows that indicator. Their e5 part is a
+   sum over sentences, so the sentences that push a detector up are its evidence.
+2. work detector: the probability that the text is a work story at all (else the Grade says
+   insufficient evidence).
+3. level layer: a multinomial logistic regression from the indicator probabilities (and the
+   highest probability per level) to the levels 0..N; the level is the median of that
+   distribution (an ordinal choice: half the probability lies at or below it).
 
 Weights ship inside the package as JSON (never pickle): grader/models/<rubric id>.json.
-`grader train` reproduces them bit-for-bit from the labeled stories in evals/ (fixed seed,
-rounded features and weights, data hash recorded in the artifact). Classes are the levels
-0..5 plus "none" (not a work story -> insufficient_evidence).
+`grader train` reproduces them bit-for-bit from the train split in evals/ (fixed seed, rounded
+features and weights, data hash recorded in the artifact).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -17,20 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from grader.features import feature_names, story_features
-from grader.types import IndicatorJudgment, Rubric
+from grader.features import feature_names
+from grader.levels import level_of
+from grader.types import Rubric
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
-NONE_CLASS = "none"
-FORMAT = 1
-
-
-@dataclass
-class Prediction:
-    level: int | None
-    confidence: float
-    distribution: list[float] | None
-    insufficient: bool = False
+FORMAT = 2
+DIGITS = 8  # weights are rounded to this many decimals in the artifact
 
 
 def rubric_fingerprint(rubric: Rubric) -> str:
@@ -39,46 +41,103 @@ def rubric_fingerprint(rubric: Rubric) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
 
 
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+
+
+@dataclass(frozen=True)
+class Layer:
+    """logits = coef @ ((x - mean) / scale) + intercept, for one row x or a matrix of rows."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray  # (n_out, n_in)
+    intercept: np.ndarray  # (n_out,)
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        return ((np.asarray(x, dtype=np.float64) - self.mean) / self.scale) @ self.coef.T + self.intercept
+
+    def to_dict(self) -> dict[str, Any]:
+        r = lambda a: np.round(np.asarray(a, dtype=np.float64), DIGITS).tolist()  # noqa: E731
+        return {"mean": r(self.mean), "scale": r(self.scale), "coef": r(self.coef), "intercept": r(self.intercept)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Layer":
+        return cls(*(np.asarray(d[k], dtype=np.float64) for k in ("mean", "scale", "coef", "intercept")))
+
+
+def level_inputs(p: np.ndarray, indicator_ids: Sequence[str], max_level: int) -> np.ndarray:
+    """Input of the level layer: the indicator probabilities, then the highest one per level."""
+    levels = np.asarray([level_of(i) for i in indicator_ids])
+    per_level = [float(p[levels == lv].max()) if (levels == lv).any() else 0.0 for lv in range(max_level + 1)]
+    return np.concatenate([np.asarray(p, dtype=np.float64), per_level])
+
+
+@dataclass
+class Prediction:
+    level: int | None
+    confidence: float
+    distribution: list[float] | None
+    insufficient: bool
+    work_probability: float
+    indicator_probabilities: dict[str, float]
+
+
 @dataclass(frozen=True)
 class LevelModel:
     rubric_id: str
     fingerprint: str
-    classes: tuple[str, ...]
+    indicator_ids: tuple[str, ...]
     features: tuple[str, ...]
-    mean: np.ndarray
-    scale: np.ndarray
-    coef: np.ndarray  # (n_classes, n_features)
-    intercept: np.ndarray
-    none_threshold: float
+    embedding_dim: int
+    detect: Layer
+    work: Layer
+    level: Layer
+    met_at: float
+    partial_at: float
+    work_at: float
     version: str
 
-    def probabilities(self, x: np.ndarray) -> np.ndarray:
-        z = (x - self.mean) / self.scale
-        logits = self.coef @ z + self.intercept
-        logits -= logits.max()
-        p = np.exp(logits)
-        return p / p.sum()
+    @property
+    def max_level(self) -> int:
+        return self.level.coef.shape[0] - 1
+
+    def level_inputs(self, p: np.ndarray) -> np.ndarray:
+        return level_inputs(p, self.indicator_ids, self.max_level)
+
+    def indicator_probabilities(self, x: np.ndarray) -> np.ndarray:
+        return sigmoid(self.detect.logits(x))
+
+    def sentence_scores(self, vectors: np.ndarray) -> np.ndarray:
+        """(n_sentences, n_indicators): how much each sentence pushes each detector up (the
+        e5 block of the detector applied to that sentence's vector)."""
+        d = self.embedding_dim
+        w = self.detect.coef[:, :d] / self.detect.scale[:d]
+        return np.asarray(vectors, dtype=np.float64) @ w.T if len(vectors) else np.zeros((0, len(self.indicator_ids)))
 
     def predict(self, x: np.ndarray) -> Prediction:
-        p = self.probabilities(x)
-        none_at = self.classes.index(NONE_CLASS) if NONE_CLASS in self.classes else None
-        levels = [k for k, c in enumerate(self.classes) if c != NONE_CLASS]
-        if none_at is not None and p[none_at] >= self.none_threshold:
-            return Prediction(None, float(p[none_at]), None, insufficient=True)
-        lp = p[levels] / p[levels].sum()
-        best = int(np.argmax(lp))
-        return Prediction(int(self.classes[levels[best]]), float(lp[best]), [round(float(v), 4) for v in lp])
+        p_ind = self.indicator_probabilities(x)
+        probs = {i: round(float(v), 4) for i, v in zip(self.indicator_ids, p_ind)}
+        p_work = float(sigmoid(self.work.logits(x))[0])
+        if p_work < self.work_at:
+            return Prediction(None, round(1.0 - p_work, 4), None, True, round(p_work, 4), probs)
+        z = self.level.logits(self.level_inputs(p_ind))
+        q = np.exp(z - z.max())
+        q /= q.sum()
+        level = min(int(np.searchsorted(np.cumsum(q), 0.5)), len(q) - 1)  # the median level
+        return Prediction(level, round(float(q[level]), 4), [round(float(v), 4) for v in q], False, round(p_work, 4), probs)
 
 
 def load_model(path: Path) -> LevelModel:
     data = json.loads(path.read_text(encoding="utf-8"))
     if data.get("format") != FORMAT:
-        raise ValueError(f"{path}: unsupported model format {data.get('format')!r}")
+        raise ValueError(f"{path}: unsupported model format {data.get('format')!r} (expected {FORMAT}): run `grader train`")
     return LevelModel(
-        rubric_id=data["rubric_id"], fingerprint=data["rubric_fingerprint"], classes=tuple(data["classes"]),
-        features=tuple(data["features"]), mean=np.asarray(data["mean"]), scale=np.asarray(data["scale"]),
-        coef=np.asarray(data["coef"]), intercept=np.asarray(data["intercept"]),
-        none_threshold=float(data.get("none_threshold", 0.5)), version=f"level-model {data['data_hash'][:12]}",
+        rubric_id=data["rubric_id"], fingerprint=data["rubric_fingerprint"], indicator_ids=tuple(data["indicator_ids"]),
+        features=tuple(data["features"]), embedding_dim=int(data["embedding_dim"]),
+        detect=Layer.from_dict(data["detect"]), work=Layer.from_dict(data["work"]), level=Layer.from_dict(data["level"]),
+        met_at=float(data["thresholds"]["met"]), partial_at=float(data["thresholds"]["partial"]),
+        work_at=float(data["thresholds"]["work"]), version=f"level-model {data['data_hash'][:12]}",
     )
 
 
@@ -88,35 +147,28 @@ def model_for(rubric_id: str, models_dir: Path = MODELS_DIR) -> LevelModel | Non
     return load_model(path) if path.is_file() else None
 
 
+def usable_model(rubric: Rubric, dim: int) -> LevelModel | None:
+    """The shipped model for this rubric, or None when there is none, it was trained on another
+    version of the rubric's indicators or on other features: then the indicator rule
+    alone sets the level."""
+    m = model_for(rubric.id)
+    if m is None or m.fingerprint != rubric_fingerprint(rubric) or list(m.features) != feature_names(rubric, dim):
+        return None
+    return m
+
+
 def model_version(rubric: Rubric | None = None) -> str | None:
     m = model_for(rubric.id) if rubric is not None else None
-    return m.version if m is not None else None
-
-
-def predict_level(rubric: Rubric, analysis: Any, judgments: list[IndicatorJudgment], n_chars: int) -> Prediction | None:
-    """The model's level, or None when no model ships for this rubric (or it was trained on
-    another version of the rubric: then the rule alone sets the level)."""
-    m = model_for(rubric.id)
-    if m is None or m.fingerprint != rubric_fingerprint(rubric):
-        return None
-    x = story_features(rubric, analysis, judgments, n_chars)
-    if len(x) != len(m.features):
-        return None
-    return m.predict(x)
+    return m.version if m is not None and m.fingerprint == rubric_fingerprint(rubric) else None  # type: ignore[arg-type]
 
 
 def artifact(
-    rubric: Rubric, names: list[str], classes: list[str], mean: np.ndarray, scale: np.ndarray,
-    coef: np.ndarray, intercept: np.ndarray, meta: dict[str, Any],
+    rubric: Rubric, features: list[str], dim: int, detect: Layer, work: Layer, level: Layer,
+    thresholds: dict[str, float], meta: dict[str, Any],
 ) -> dict[str, Any]:
-    def r(a: np.ndarray) -> Any:
-        return np.round(a, 10).tolist()
-
     return {
         "format": FORMAT, "rubric_id": rubric.id, "rubric_version": rubric.version,
-        "rubric_fingerprint": rubric_fingerprint(rubric), "classes": classes, "features": names,
-        "mean": r(mean), "scale": r(scale), "coef": r(coef), "intercept": r(intercept), **meta,
+        "rubric_fingerprint": rubric_fingerprint(rubric), "indicator_ids": [i.id for i in rubric.indicators()],
+        "features": features, "embedding_dim": dim, "thresholds": thresholds, **meta,
+        "detect": detect.to_dict(), "work": work.to_dict(), "level": level.to_dict(),
     }
-
-
-__all__ = ["Prediction", "LevelModel", "feature_names", "load_model", "model_for", "predict_level", "artifact"]

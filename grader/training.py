@@ -18,13 +18,19 @@ import numpy as np
 
 from grader.config import Settings
 from grader.engines.local import LocalEngine
-from grader.features import feature_names, story_features
-from grader.model import NONE_CLASS, artifact
+from grader.errors import BadInputError
+from grader.features import feature_names, signal_names, story_features
+from grader.model import Layer, artifact, level_inputs, sigmoid
 from grader.types import EvalItem, Rubric
 
 SEED = 20231613
-C = 0.05  # inverse regularisation, chosen on the dev split (see README "Trained level model")
-NONE_THRESHOLD = 0.5
+NONE_CLASS = "none"
+# inverse regularisation and thresholds, chosen on the dev split (README "Trained level model")
+DETECT_C = 0.02
+WORK_C = 0.1
+LEVEL_C = 0.1
+FOLDS = 5
+THRESHOLDS = {"met": 0.7, "partial": 0.3, "work": 0.5}
 
 
 def split_of(item: EvalItem | dict[str, Any]) -> str:
@@ -42,13 +48,27 @@ def label_of(item: EvalItem) -> str | None:
     return None
 
 
+SPLITS = ("train", "dev", "test")
+
+
 def read_items(paths: Iterable[Path]) -> list[EvalItem]:
-    items = []
-    for path in paths:
-        for line in Path(path).read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                items.append(EvalItem.model_validate_json(line))
-    return items
+    """All items of the eval-set files, validated (a bad line names its file and line number)."""
+    from grader.evals import iter_eval_items
+
+    return list(iter_eval_items(list(paths)))
+
+
+def write_splits(items: Sequence[EvalItem], out_dir: Path, stem: str) -> dict[str, Path]:
+    """Write `<stem>.train/dev/test.jsonl` in out_dir by the split rule, items sorted by id,
+    one compact JSON line each (the item's own fields, nothing added). Returns the paths."""
+    lines: dict[str, list[str]] = {s: [] for s in SPLITS}
+    for it in sorted(items, key=lambda i: i.id):
+        lines[split_of(it)].append(json.dumps(it.model_dump(mode="json", exclude_none=True), ensure_ascii=False))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {s: out_dir / f"{stem}.{s}.jsonl" for s in SPLITS}
+    for s, path in paths.items():
+        path.write_text("".join(line + "\n" for line in lines[s]), encoding="utf-8")
+    return paths
 
 
 def data_hash(items: Sequence[EvalItem]) -> str:
@@ -61,46 +81,100 @@ def data_hash(items: Sequence[EvalItem]) -> str:
 def featurize(
     items: Sequence[EvalItem], rubric: Rubric, settings: Settings, progress: Callable[[int, int], None] | None = None
 ) -> np.ndarray:
+    """The model's input for each story (grader.features.story_features), one row per item."""
     engine = LocalEngine(settings)
     rows = []
     for k, it in enumerate(items):
         a = engine.analyse(it.text, rubric)
-        rows.append(story_features(rubric, a, engine.judge(it.text, a), len(it.text)))
+        rows.append(story_features(rubric, a, engine.judge(it.text, a)))
         if progress:
             progress(k + 1, len(items))
     return np.vstack(rows)
 
 
-def fit(X: np.ndarray, labels: Sequence[str], c: float = C, seed: int = SEED) -> tuple[list[str], Any, Any]:
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
+def _standardiser(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = X.mean(axis=0)
+    scale = X.std(axis=0)
+    return mean, np.where(scale > 1e-9, scale, 1.0)
 
-    classes = sorted(set(labels), key=lambda s: (s == NONE_CLASS, s))
-    scaler = StandardScaler().fit(X)
-    scale = np.where(scaler.scale_ > 1e-9, scaler.scale_, 1.0)
-    Z = (X - scaler.mean_) / scale
-    clf = LogisticRegression(C=c, class_weight="balanced", max_iter=5000, random_state=seed)
-    clf.fit(Z, [classes.index(lb) for lb in labels])
-    return classes, (scaler.mean_, scale), clf
+
+def _logistic(Z: np.ndarray, y: Sequence[int], c: float, seed: int) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=c, class_weight="balanced", max_iter=5000, random_state=seed).fit(Z, y)
+
+
+def fit_binary(X: np.ndarray, Y: np.ndarray, c: float, seed: int = SEED) -> Layer:
+    """One logistic score per column of Y (0/1) over standardised X. A column with fewer than
+    two positives or negatives gets a score that never fires."""
+    mean, scale = _standardiser(X)
+    Z = (X - mean) / scale
+    coef = np.zeros((Y.shape[1], X.shape[1]))
+    intercept = np.full(Y.shape[1], -10.0)
+    for k in range(Y.shape[1]):
+        y = Y[:, k].astype(int)
+        if min(y.sum(), len(y) - y.sum()) >= 2:
+            clf = _logistic(Z, y, c, seed)
+            coef[k], intercept[k] = clf.coef_[0], clf.intercept_[0]
+    return Layer(mean, scale, coef, intercept)
+
+
+def fit_multinomial(X: np.ndarray, y: Sequence[int], n_classes: int, c: float, seed: int = SEED) -> Layer:
+    missing = sorted(set(range(n_classes)) - set(y))
+    if missing:
+        raise BadInputError(f"the training data has no story at level(s) {missing}: every level needs examples")
+    mean, scale = _standardiser(X)
+    clf = _logistic((X - mean) / scale, list(y), c, seed)
+    return Layer(mean, scale, clf.coef_, clf.intercept_)
+
+
+def crossfit_probabilities(X: np.ndarray, Y: np.ndarray, groups: Sequence[str], c: float, seed: int = SEED) -> np.ndarray:
+    """Out-of-fold detector probabilities (folds by pair group), so the level layer learns from
+    probabilities like the ones it will see on new stories, not from memorised ones."""
+    from sklearn.model_selection import GroupKFold
+
+    P = np.zeros(Y.shape)
+    for fit_rows, held_out in GroupKFold(n_splits=FOLDS).split(X, groups=list(groups)):
+        layer = fit_binary(X[fit_rows], Y[fit_rows], c, seed)
+        P[held_out] = sigmoid(layer.logits(X[held_out]))
+    return P
+
+
+def indicator_targets(items: Sequence[EvalItem], rubric: Rubric) -> np.ndarray:
+    """(n_items, n_indicators) 0/1: which indicators each story's gold label names (principle
+    ids may be named too; they are not detected)."""
+    ids = [i.id for i in rubric.indicators()]
+    unknown = sorted({i for it in items for i in it.indicators} - set(ids) - {p.id for p in rubric.principles})
+    if unknown:
+        raise BadInputError(f"the training data names ids that rubric {rubric.id} does not have: {', '.join(unknown[:5])}")
+    return np.asarray([[i in it.indicators for i in ids] for it in items], dtype=np.int64)
 
 
 def train(
-    items: Sequence[EvalItem], rubric: Rubric, settings: Settings, *, c: float = C, seed: int = SEED,
+    items: Sequence[EvalItem], rubric: Rubric, settings: Settings, *, seed: int = SEED,
     progress: Callable[[int, int], None] | None = None, X: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Fit on labeled items and return the JSON artifact (a dict)."""
+    """Fit the three layers of the level model on labeled items; returns the JSON artifact."""
     labeled = [it for it in items if label_of(it) is not None]
     if X is None:
         X = featurize(labeled, rubric, settings, progress)
-    labels = [label_of(it) or "" for it in labeled]
-    classes, (mean, scale), clf = fit(X, labels, c, seed)
-    names = feature_names(rubric, X.shape[1] - len(feature_names(rubric, 0)))
+    dim = X.shape[1] - len(signal_names(rubric))
+    ids = [i.id for i in rubric.indicators()]
+    Y = indicator_targets(labeled, rubric)
+    groups = [it.pair or it.id for it in labeled]
+    detect = fit_binary(X, Y, DETECT_C, seed)
+    is_work = np.asarray([[label_of(it) != NONE_CLASS] for it in labeled], dtype=np.int64)
+    work = fit_binary(X, is_work, WORK_C, seed)
+    P = crossfit_probabilities(X, Y, groups, DETECT_C, seed)
+    rows = [k for k, it in enumerate(labeled) if label_of(it) != NONE_CLASS]
+    L = np.vstack([level_inputs(P[k], ids, rubric.max_level) for k in rows])
+    level = fit_multinomial(L, [int(label_of(labeled[k]) or 0) for k in rows], rubric.max_level + 1, LEVEL_C, seed)
     meta = {
-        "model": "multinomial logistic regression (scikit-learn), standardised features",
-        "C": c, "seed": seed, "class_weight": "balanced", "none_threshold": NONE_THRESHOLD,
-        "n_train": len(labeled), "data_hash": data_hash(labeled), "trained_by": "grader train",
+        "model": "logistic regressions (scikit-learn): indicator detectors, work detector, level layer",
+        "C": {"detect": DETECT_C, "work": WORK_C, "level": LEVEL_C}, "seed": seed, "folds": FOLDS,
+        "class_weight": "balanced", "n_train": len(labeled), "data_hash": data_hash(labeled), "trained_by": "grader train",
     }
-    return artifact(rubric, names, classes, mean, scale, clf.coef_, clf.intercept_, meta)
+    return artifact(rubric, feature_names(rubric, dim), dim, detect, work, level, dict(THRESHOLDS), meta)
 
 
 def dump(art: dict[str, Any]) -> str:

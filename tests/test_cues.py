@@ -12,9 +12,9 @@ RUBRIC = load_rubric_file(Path(__file__).resolve().parents[1] / "corpus" / "rubr
 CUES = compiled_cues(RUBRIC)
 
 CASES = {
-'co.L0.1': [("솔직히 그 고객은 진상이라 대충 응대하고 빨리 끊었어요.", 'ko'), ("Honestly those users were clueless and I just wanted to get rid of them.", 'en'), ("계속 전화하는 고객이 너무 귀찮았다", 'ko'), ("I brushed them off and hung up on him.", 'en')],
-'co.L0.2': [("리뷰에 불만이 많았지만 무시하고 넘어갔다.", 'ko'), ("We ignored the complaints in the app store reviews.", 'en'), ("사용자 조사 없이 바로 개발에 들어갔습니다.", 'ko'), ("We built the feature without talking to any users.", 'en')],
-'co.L0.3': [("그건 제 일이 아니라서 다른 부서로 넘겼습니다.", 'ko'), ("Refunds are not my job, so I told her to email finance.", 'en'), ("규정상 안 된다고 절차대로 처리했어요.", 'ko'), ("I just wanted to close the tickets fast to hit my quota.", 'en')],
+'co.L0.1': [("솔직히 그 고객은 진상이라 대충 응대하고 빨리 끊었어요.", 'ko'), ("Honestly those users were clueless and I just wanted to get rid of them.", 'en'), ("계속 전화하는 고객이 너무 귀찮았다", 'ko'), ("I brushed them off and hung up on him.", 'en'), ("If a client doesn't read what they sign, that's on them.", 'en'), ("Most of that is freeloaders venting.", 'en')],
+'co.L0.2': [("리뷰에 불만이 많았지만 무시하고 넘어갔다.", 'ko'), ("We ignored the complaints in the app store reviews.", 'en'), ("사용자 조사 없이 바로 개발에 들어갔습니다.", 'ko'), ("We built the feature without talking to any users.", 'en'), ("Did not survey free users first.", 'en'), ("We skipped user research to hit the date.", 'en')],
+'co.L0.3': [("그건 제 일이 아니라서 다른 부서로 넘겼습니다.", 'ko'), ("Refunds are not my job, so I told her to email finance.", 'en'), ("규정상 안 된다고 절차대로 처리했어요.", 'ko'), ("I just wanted to close the tickets fast to hit my quota.", 'en'), ("My job is to close.", 'en'), ("안 읽은 건 그건 고객 책임이죠.", 'ko')],
 'co.L1.1': [("고객들이 원하는 걸 알고는 있었지만 일정이 촉박해서 후순위로 미뤘다.", 'ko'), ("I knew users wanted dark mode but the deadline came first.", 'en'), ("팀장님 지시대로 기획을 바꿨다", 'ko'), ("We went with what our CEO wanted.", 'en')],
 'co.L1.2': [("설문은 돌렸지만 결과는 반영하지 못했다.", 'ko'), ("We collected 300 survey responses but never acted on them.", 'en'), ("VOC는 매달 보고서로만 정리했어요", 'ko'), ("The interview notes sat in a folder.", 'en')],
 'co.L1.3': [("저는 개발팀에 전달만 하고 그 뒤는 잘 모릅니다.", 'ko'), ("I escalated it to engineering and moved on.", 'en'), ("시키는 대로 했어요", 'ko'), ("I did my part.", 'en')],

@@ -54,11 +54,25 @@ def test_grades_keep_the_contract(grader_settings: Settings, name: str) -> None:
     assert_invariants(g, story, grader_settings)
 
 
+FULL_LV3 = (
+    "As PM for our admin console, I noticed churn among new accounts was twice the average, so I interviewed 14 churned admins over three weeks.\n"
+    "They all said the product was \"too complicated\", but when I asked them to walk me through their first week, the root cause turned out "
+    "to be the data import: they could not get their existing records in, so they never saw any value.\n"
+    "Instead of the simplified UI they asked for, we built an import wizard prototype with five of them and tested it with them every week, "
+    "changing it after each session.\n"
+    "We shipped it in March; activation went from 41% to 63%, and I kept checking in with those five admins for two months after launch.\n"
+    "Since then the whole team listens to one customer call every Friday, and we start every spec with what the customer is trying to get done."
+)
+
+
 def test_levels_are_ordered_for_clear_cases(grader_settings: Settings) -> None:
     low = grade(STORIES["en_low"], settings=grader_settings).level
-    high = grade(STORIES["en_high"], settings=grader_settings).level
-    assert low is not None and high is not None
-    assert low <= 1 < 3 <= high
+    short_high = grade(STORIES["en_high"], settings=grader_settings).level
+    high = grade(FULL_LV3, settings=grader_settings).level
+    assert low is not None and short_high is not None and high is not None
+    # a three-sentence summary of the same behaviour is graded lower than the full story
+    # (README, "Known limits"), but still well above the dismissive one
+    assert low <= 1 < short_high <= high and high >= 3
 
 
 def test_feedback_follows_story_language(grader_settings: Settings) -> None:

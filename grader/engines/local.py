@@ -19,10 +19,12 @@ from grader.config import Settings
 from grader.engines.base import Engine
 from grader.errors import IndexError_
 from grader.evidence import Sentence, split_sentences
+from grader.features import story_features
 from grader.feedback import write_feedback
 from grader.index import Index, ensure_index
 from grader.levels import combine_confidence, level_of, mixed_signals, rule_level
-from grader.signals import CompiledCues, compiled_cues, cue_matrix, directive_sentences, sentence_flags
+from grader.model import LevelModel, Prediction, model_version, usable_model
+from grader.signals import CompiledCues, compiled_cues, cue_matrix, sentence_flags, separate_directives
 from grader.types import Citation, EngineInfo, Evidence, Grade, IndicatorJudgment, Rubric, RubricRef, Usage
 
 SIM_PARTIAL = 0.045  # similarity above the sentence's mean over indicators that alone counts as partial
@@ -39,6 +41,7 @@ class Analysis:
     cues: np.ndarray  # (n_sent, n_ind) cue pattern hits
     flags: dict[str, np.ndarray]
     story_vector: np.ndarray  # mean of sentence vectors, normalised
+    vectors: np.ndarray  # (n_sent, dim) sentence embeddings
     compiled: CompiledCues
     set_aside: list[Sentence]  # sentences addressed to the grader, not used as evidence
 
@@ -53,8 +56,6 @@ class LocalEngine(Engine):
         self._lock = threading.Lock()
 
     def info_for(self, rubric: Rubric) -> EngineInfo:
-        from grader.model import model_version
-
         return EngineInfo(name=self.name, model=model_version(rubric) or "indicator rule", prompt_version=None)
 
     @property
@@ -78,10 +79,7 @@ class LocalEngine(Engine):
 
     def analyse(self, story: str, rubric: Rubric) -> Analysis:
         compiled = compiled_cues(rubric)
-        sentences = split_sentences(story)
-        directives = set(directive_sentences(sentences))
-        set_aside = [s for j, s in enumerate(sentences) if j in directives]
-        sentences = [s for j, s in enumerate(sentences) if j not in directives]
+        sentences, set_aside = separate_directives(story, split_sentences(story))
         ind = self._indicator_matrix(rubric, compiled.ids)
         if sentences:
             vec = self.index.embedder.queries([s.text for s in sentences])
@@ -91,9 +89,10 @@ class LocalEngine(Engine):
         else:
             sim = np.zeros((0, len(compiled.ids)), dtype=np.float32)
             story_vector = np.zeros(ind.shape[-1], dtype=np.float32)
+            vec = np.zeros((0, ind.shape[-1]), dtype=np.float32)
         rel = sim - sim.mean(axis=1, keepdims=True) if len(sentences) else sim
         return Analysis(
-            sentences, sim, rel, cue_matrix(sentences, compiled), sentence_flags(sentences), story_vector, compiled, set_aside
+            sentences, sim, rel, cue_matrix(sentences, compiled), sentence_flags(sentences), story_vector, vec, compiled, set_aside
         )
 
     def judge(self, story: str, a: Analysis) -> list[IndicatorJudgment]:
@@ -118,7 +117,7 @@ class LocalEngine(Engine):
                 j = int(np.argmax(a.rel[:, i]))
                 if a.rel[j, i] >= SIM_PARTIAL and not negated[j]:
                     status, chosen, note = "partial", [j], "close in meaning, no explicit behaviour cue"
-            evidence = [Evidence(quote=story[a.sentences[j].start : a.sentences[j].end], start=a.sentences[j].start, end=a.sentences[j].end) for j in chosen]
+            evidence = [self._evidence(story, a.sentences[j]) for j in chosen]
             score = float(a.sim[chosen[0], i]) if chosen else 0.0
             out.append(IndicatorJudgment(id=ident, status=status, evidence=evidence, note=note, score=round(score, 4)))
         return out
@@ -144,22 +143,51 @@ class LocalEngine(Engine):
                 cites.append(c)
         return cites
 
-    def grade(self, story: str, rubric: Rubric, *, language: str) -> Grade:
-        from grader.model import predict_level
+    def judge_with_model(self, story: str, a: Analysis, cue_judgments: list[IndicatorJudgment], model: LevelModel, p: Prediction) -> list[IndicatorJudgment]:
+        """Indicator statuses from the trained detectors. Evidence: the sentences with the
+        behaviour cue when there is one, else the sentences that push the detector up most."""
+        scores = model.sentence_scores(a.vectors)
+        by_id = {j.id: j for j in cue_judgments}
+        out: list[IndicatorJudgment] = []
+        for i, ident in enumerate(model.indicator_ids):
+            prob = p.indicator_probabilities[ident]
+            cue = by_id[ident]
+            if prob >= model.met_at:
+                status = "met"
+            elif prob >= model.partial_at:
+                status = "partial"
+            else:
+                status = "not_met" if cue.status == "not_met" else "no_evidence"
+            if status in ("met", "partial") and cue.status in ("met", "partial"):
+                evidence, note = cue.evidence, f"{cue.note}; detector {prob:.2f}"
+            elif status in ("met", "partial") and len(a.sentences):
+                top = [int(j) for j in np.argsort(-scores[:, i], kind="stable")[:MAX_EVIDENCE] if scores[j, i] > 0] or [int(np.argmax(scores[:, i]))]
+                evidence = [self._evidence(story, a.sentences[j]) for j in top]
+                note = f"detector {prob:.2f}: the sentences most like stories that show this"
+            elif status == "not_met":
+                evidence, note = cue.evidence, cue.note
+            else:
+                evidence, note = [], ""
+            out.append(IndicatorJudgment(id=ident, status=status, evidence=evidence, note=note, score=round(prob, 4)))
+        return out
 
+    @staticmethod
+    def _evidence(story: str, s: Sentence) -> Evidence:
+        return Evidence(quote=story[s.start : s.end], start=s.start, end=s.end)
+
+    def grade(self, story: str, rubric: Rubric, *, language: str) -> Grade:
         started = time.perf_counter()
         lang = "ko" if language == "ko" else "en"
         a = self.analyse(story, rubric)
         judgments = self.judge(story, a)
+        model = usable_model(rubric, len(a.story_vector))
+        prediction = None
+        if model is not None:
+            prediction = model.predict(story_features(rubric, a, judgments))
+            judgments = self.judge_with_model(story, a, judgments, model, prediction)
         statuses = {j.id: j.status for j in judgments}
         rule = rule_level(statuses, rubric.max_level)
-        prediction = predict_level(rubric, a, judgments, len(story))
-        if prediction is not None and prediction.insufficient:
-            level = None
-        elif prediction is not None:
-            level = prediction.level
-        else:
-            level = rule
+        level = prediction.level if prediction is not None else rule
         status = "graded" if level is not None else "insufficient_evidence"
         if prediction is not None and level is not None:
             confidence = combine_confidence(prediction.confidence, rule, level)

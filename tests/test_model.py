@@ -1,0 +1,155 @@
+"""The trained level model: artifact format, determinism, inference, and the shipped weights."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grader.config import Settings
+from grader.errors import BadInputError
+from grader.features import signal_names
+from grader.grading import get_rubric, grade
+from grader.model import MODELS_DIR, Layer, LevelModel, load_model, rubric_fingerprint, sigmoid, usable_model
+from grader.types import Rubric
+from grader.training import data_hash, dump, label_of, read_items, split_of, train
+from grader.types import EvalItem
+from tests.rubric_factory import rubric_dict
+
+REPO = Path(__file__).resolve().parents[1]
+DIM = 8
+
+
+def synthetic(n_per_level: int = 12, seed: int = 1) -> tuple[list[EvalItem], np.ndarray]:
+    """Stories whose features carry their level (and their indicators) plus noise."""
+    rubric = Rubric.model_validate(rubric_dict())
+    ids = [i.id for i in rubric.indicators()]
+    rng = np.random.default_rng(seed)
+    items, rows = [], []
+    width = DIM + len(signal_names(rubric))
+    for lv in range(6):
+        for k in range(n_per_level):
+            mine = [i for i in ids if f".L{lv}." in i][:2]
+            x = rng.normal(0, 1, width)
+            x[lv] += 3.0
+            items.append(EvalItem(id=f"s{lv}-{k}", text=f"story {lv} {k}", level=lv, indicators=mine))
+            rows.append(x)
+    for k in range(n_per_level):
+        x = rng.normal(0, 1, width)
+        x[7] += 4.0
+        items.append(EvalItem(id=f"n-{k}", text=f"recipe {k}", tags=["not-work"]))
+        rows.append(x)
+    return items, np.round(np.vstack(rows), 6)
+
+
+def test_training_is_deterministic_and_json_only(tmp_path: Path) -> None:
+    rubric = Rubric.model_validate(rubric_dict())
+    items, X = synthetic()
+    a = dump(train(items, rubric, Settings.from_env(), X=X))
+    b = dump(train(list(items), rubric, Settings.from_env(), X=X.copy()))
+    assert a == b, "same data must give the same bytes"
+    art = json.loads(a)
+    assert art["format"] == 2 and art["n_train"] == len(items) and len(art["data_hash"]) == 64
+    assert art["rubric_fingerprint"] == rubric_fingerprint(rubric)
+    path = tmp_path / "m.json"
+    path.write_text(a, encoding="utf-8")
+    m = load_model(path)
+    assert m.embedding_dim == DIM and len(m.indicator_ids) == len(rubric.indicators())
+    # the model learned the synthetic signal: each level's items are predicted near their level
+    preds = [m.predict(x) for x in X]
+    levels = [p.level for p, it in zip(preds, items) if it.level is not None]
+    gold = [it.level for it in items if it.level is not None]
+    assert np.mean(np.abs(np.asarray(levels, dtype=float) - np.asarray(gold))) < 0.6
+    assert sum(p.insufficient for p, it in zip(preds, items) if it.level is None) >= 10
+    for p in preds:
+        if not p.insufficient:
+            assert p.distribution is not None and abs(sum(p.distribution) - 1) < 1e-3 and 0 <= p.level <= 5
+
+
+def test_missing_level_and_unknown_ids_are_refused() -> None:
+    rubric = Rubric.model_validate(rubric_dict())
+    items, X = synthetic()
+    keep = [k for k, it in enumerate(items) if it.level != 4]
+    with pytest.raises(BadInputError, match=r"no story at level\(s\) \[4\]"):
+        train([items[k] for k in keep], rubric, Settings.from_env(), X=X[keep])
+    items[0] = items[0].model_copy(update={"indicators": ["co.L9.9"]})
+    with pytest.raises(BadInputError, match="co.L9.9"):
+        train(items, rubric, Settings.from_env(), X=X)
+
+
+def test_prediction_follows_the_layers() -> None:
+    ids = ("co.L0.1", "co.L1.1", "co.L2.1")
+    eye = np.eye(3)
+    detect = Layer(np.zeros(3), np.ones(3), eye * 10, np.full(3, -5.0))
+    work = Layer(np.zeros(3), np.ones(3), np.ones((1, 3)), np.array([-0.5]))
+    # level layer: input = 3 probabilities + max per level (3); level k follows indicator k
+    coef = np.hstack([eye * 8, np.zeros((3, 3))])
+    level = Layer(np.zeros(6), np.ones(6), coef, np.zeros(3))
+    m = LevelModel("r", "f", ids, (), 3, detect, work, level, 0.5, 0.3, 0.5, "v")
+    p = m.predict(np.array([0.0, 0.0, 1.0]))
+    assert p.level == 2 and p.indicator_probabilities["co.L2.1"] > 0.99 and not p.insufficient
+    assert p.distribution is not None and p.confidence == max(p.distribution)
+    none = m.predict(np.zeros(3))
+    assert none.insufficient and none.level is None and none.work_probability == pytest.approx(float(sigmoid(np.array(-0.5))), abs=1e-4)
+    scores = m.sentence_scores(np.array([[1.0, 0, 0], [0, 0, 1.0]]))
+    assert scores.shape == (2, 3) and scores[1, 2] == 10 and scores[0, 2] == 0
+
+
+def test_a_model_for_other_indicators_is_not_used() -> None:
+    rubric = Rubric.model_validate(rubric_dict())  # same id as the shipped rubric, other indicators
+    assert usable_model(rubric, 384) is None
+
+
+# --------------------------------------------------------------------------- the shipped model
+
+
+def test_shipped_model_matches_the_rubric_and_its_data() -> None:
+    path = MODELS_DIR / "customer-obsession.json"
+    assert path.is_file(), "grader/models/customer-obsession.json ships with the package"
+    text = path.read_text(encoding="utf-8")
+    assert "pickle" not in text
+    m = load_model(path)
+    rubric = get_rubric("customer-obsession", Settings.from_env())
+    assert usable_model(rubric, m.embedding_dim) is not None, "the shipped model was trained on the current rubric"
+    art = json.loads(text)
+    train_items = [it for it in read_items([REPO / "evals" / "customer-obsession.train.jsonl"]) if label_of(it) is not None]
+    assert art["data_hash"] == data_hash(train_items), "retrain with `grader train` after changing evals/"
+    assert art["n_train"] == len(train_items)
+
+
+def test_graded_levels_are_explained_by_indicator_evidence(grader_settings: Settings) -> None:
+    story = (
+        "I run customer success for a payroll tool for small clinics. Going through their exports I noticed most "
+        "clinics were overpaying overtime on Mondays, which none of them had ever raised. I built each clinic a "
+        "monthly staffing summary, though it is not part of our product, and talked two owners out of our premium "
+        "tier because it did not fit them; my upsell numbers dropped but all of them renewed."
+    )
+    g = grade(story, settings=grader_settings)
+    assert g.status == "graded" and g.model_level == g.level and g.rule_level is not None
+    shown = [j for j in g.indicators if j.status in ("met", "partial")]
+    assert shown and all(j.evidence for j in shown), "every met/partial indicator quotes the story"
+    for j in shown:
+        for e in j.evidence:
+            assert story[e.start : e.end] == e.quote
+    assert g.distribution is not None and len(g.distribution) == 6
+
+
+def test_split_rule_is_fixed_and_keeps_pairs_together() -> None:
+    assert split_of({"id": "x", "pair": "a-p01"}) == split_of({"id": "y", "pair": "a-p01"})
+    counts = {s: 0 for s in ("train", "dev", "test")}
+    for k in range(2000):
+        counts[split_of({"id": f"item-{k}"})] += 1
+    assert 0.55 < counts["train"] / 2000 < 0.65 and 0.15 < counts["dev"] / 2000 < 0.25
+
+
+@pytest.mark.slow
+def test_grader_train_reproduces_the_shipped_model_byte_for_byte(grader_settings: Settings) -> None:
+    env = {**os.environ, "GRADER_DATA_DIR": str(grader_settings.data_dir)}
+    res = subprocess.run([sys.executable, "-m", "grader", "train", "--check"], capture_output=True, env=env, timeout=900)
+    assert res.returncode == 0, (res.stdout.decode()[-500:], res.stderr.decode()[-2000:])
+    assert b"identical" in res.stdout
