@@ -52,7 +52,7 @@ def _print_grade(grade: Grade) -> None:
         out.print("[yellow]Insufficient evidence[/yellow]: the text does not show how you work with customers; no level given.")
     else:
         ladder = "  ".join(
-            f"[reverse bold] LV.{i} [/reverse bold]" if i == grade.level else f"[dim]LV.{i}[/dim]" for i in range(6)
+            f"[reverse bold]\\[LV.{i}][/reverse bold]" if i == grade.level else f"[dim] LV.{i} [/dim]" for i in range(6)
         )
         out.print(ladder)
         out.print(f"[bold]LV.{grade.level} {grade.level_name}[/bold]  confidence {grade.confidence:.2f}")
@@ -63,7 +63,7 @@ def _print_grade(grade: Grade) -> None:
         table = Table(title="Indicators", show_lines=False)
         table.add_column("id")
         table.add_column("status")
-        table.add_column("evidence (quoted from the story)")
+        table.add_column("evidence (quoted from the story)", overflow="fold")
         for j in shown:
             table.add_row(j.id, f"{STATUS_MARK[j.status]} {j.status}", "\n".join(f"“{e.quote}”" for e in j.evidence))
         out.print(table)
