@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from grader.config import Settings
+from llm_server import FakeLLMServer
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = REPO.parent / "shared" / "seeds"
@@ -42,3 +43,19 @@ def seeds_dir() -> Path:
     if not SEEDS.is_dir() or not any(SEEDS.glob("*.txt")):
         pytest.skip("../shared/seeds is absent: seed-article tests skipped")
     return SEEDS
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeLLMServer]:
+    """A local OpenAI-compatible server (tests/llm_server.py), one per test module."""
+    with FakeLLMServer() as s:
+        yield s
+
+
+@pytest.fixture
+def srv(server: FakeLLMServer) -> Iterator[FakeLLMServer]:
+    """The module's fake server, reset for one test; every scripted reply must be used."""
+    server.reset()
+    server.responder = None
+    yield server
+    assert not server.queue, "scripted replies left unused"

@@ -5,7 +5,6 @@ batch concurrency and the API-key rules. Every test checks how many requests wer
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,20 +41,6 @@ def fake_retriever(story: str, rubric: Rubric, lang: str) -> list[Hit]:
 def good(level: int | None = 3, **kw: Any) -> dict[str, Any]:
     return answer(IDS, {"co.L2.2": ("met", [Q_L22]), "co.L3.2": ("met", [Q_L32])}, level=level,
                   citations=kw.pop("citations", ["co.L3.2", PASSAGE.id]), **kw)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeLLMServer]:
-    with FakeLLMServer() as s:
-        yield s
-
-
-@pytest.fixture
-def srv(server: FakeLLMServer) -> Iterator[FakeLLMServer]:
-    server.reset()
-    server.responder = None
-    yield server
-    assert not server.queue, "scripted replies left unused"
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,20 +34,6 @@ def retriever(story: str, rubric: Rubric, lang: str) -> list[Hit]:
 
 def good() -> dict[str, Any]:
     return answer(IDS, {"co.L2.2": ("met", [QUOTE])}, level=2)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeLLMServer]:
-    with FakeLLMServer() as s:
-        yield s
-
-
-@pytest.fixture
-def srv(server: FakeLLMServer) -> Iterator[FakeLLMServer]:
-    server.reset()
-    server.responder = None
-    yield server
-    assert not server.queue, "scripted replies left unused"
 
 
 @pytest.fixture
