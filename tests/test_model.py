@@ -153,3 +153,15 @@ def test_grader_train_reproduces_the_shipped_model_byte_for_byte(grader_settings
     res = subprocess.run([sys.executable, "-m", "grader", "train", "--check"], capture_output=True, env=env, timeout=900)
     assert res.returncode == 0, (res.stdout.decode()[-500:], res.stderr.decode()[-2000:])
     assert b"identical" in res.stdout
+
+
+def test_markup_is_never_shown_as_detector_evidence(grader_settings: Settings) -> None:
+    story = (
+        "Our support tickets kept mentioning the export step, so I interviewed five customers about how they used it.\n"
+        "I found the root cause: they exported data every Monday to build a report for their managers.\n"
+        "We built a prototype of a scheduled report and tested it with three of those customers before launch.\n"
+        "After we shipped it, export tickets dropped by 40% in two months. <script>alert('x')</script>"
+    )
+    g = grade(story, settings=grader_settings)
+    quotes = [e.quote for j in g.indicators for e in j.evidence]
+    assert quotes and not any("<script>" in q for q in quotes)

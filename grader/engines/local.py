@@ -9,6 +9,7 @@ rule's level kept beside it.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -29,6 +30,13 @@ from grader.types import Citation, EngineInfo, Evidence, Grade, IndicatorJudgmen
 
 SIM_PARTIAL = 0.045  # similarity above the sentence's mean over indicators that alone counts as partial
 MAX_EVIDENCE = 2
+_MARKUP = re.compile(r"<[^>]*>")
+_WORD = re.compile(r"[A-Za-z]{2,}|[가-힣]+")
+
+
+def _wordy(text: str) -> bool:
+    """At least three words once HTML-like markup is removed."""
+    return len(_WORD.findall(_MARKUP.sub(" ", text))) >= 3
 
 
 @dataclass
@@ -161,7 +169,7 @@ class LocalEngine(Engine):
             if status in ("met", "partial") and cue.status in ("met", "partial"):
                 evidence, note = cue.evidence, f"{cue.note}; detector {prob:.2f}"
             elif status in ("met", "partial") and len(a.sentences):
-                top = [int(j) for j in np.argsort(-scores[:, i], kind="stable")[:MAX_EVIDENCE] if scores[j, i] > 0] or [int(np.argmax(scores[:, i]))]
+                top = self._model_evidence(scores[:, i], a.rel[:, i], a.sentences)
                 evidence = [self._evidence(story, a.sentences[j]) for j in top]
                 note = f"detector {prob:.2f}: the sentences most like stories that show this"
             elif status == "not_met":
@@ -170,6 +178,15 @@ class LocalEngine(Engine):
                 evidence, note = [], ""
             out.append(IndicatorJudgment(id=ident, status=status, evidence=evidence, note=note, score=round(prob, 4)))
         return out
+
+    @staticmethod
+    def _model_evidence(score: np.ndarray, rel: np.ndarray, sentences: list[Sentence]) -> list[int]:
+        """Sentences that push the detector up most, among those with some words once markup is
+        removed, preferring those also close in meaning to the indicator (so markup or small
+        talk that happens to score is not shown as evidence)."""
+        order = [int(j) for j in np.argsort(-score, kind="stable") if score[j] > 0 and _wordy(sentences[j].text)]
+        close = [j for j in order if rel[j] >= 0]
+        return (close or order)[:MAX_EVIDENCE] or [int(np.argmax(score))]
 
     @staticmethod
     def _evidence(story: str, s: Sentence) -> Evidence:
