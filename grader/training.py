@@ -30,6 +30,7 @@ DETECT_C = 0.02
 WORK_C = 0.1
 LEVEL_C = 0.1
 FOLDS = 5
+SPLITS = ("train", "dev", "test")
 THRESHOLDS = {"met": 0.7, "partial": 0.3, "work": 0.5}
 
 
@@ -46,9 +47,6 @@ def label_of(item: EvalItem) -> str | None:
     if (item.extras().get("expected_status") == "insufficient_evidence") or "not-work" in item.tags:
         return NONE_CLASS
     return None
-
-
-SPLITS = ("train", "dev", "test")
 
 
 def read_items(paths: Iterable[Path]) -> list[EvalItem]:
