@@ -174,8 +174,8 @@ class LocalEngine(Engine):
                 note = f"detector {prob:.2f}: the sentences most like stories that show this"
             elif status == "not_met":
                 evidence, note = cue.evidence, cue.note
-            else:
-                evidence, note = [], ""
+            else:  # nothing to quote (no sentence left once text addressed to the grader is set aside)
+                status, evidence, note = "no_evidence", [], ""
             out.append(IndicatorJudgment(id=ident, status=status, evidence=evidence, note=note, score=round(prob, 4)))
         return out
 
