@@ -60,10 +60,12 @@ def register(app: typer.Typer) -> None:
         Rule: key = the item's pair id (else its id); bucket = sha256(key)[:8] mod 100;
         0-59 train, 60-79 dev, 80-99 test. Pairs never straddle splits. All input is read
         before anything is written, so the split files themselves may be passed back in."""
+        from collections import Counter
+
         from grader.cli import err
-        from grader.training import read_items, write_splits
+        from grader.training import read_items, split_of, write_splits
 
         items = read_items(files)
         paths = write_splits(items, out, stem)
-        counts = {s: sum(1 for line in p.read_text(encoding="utf-8").splitlines() if line) for s, p in paths.items()}
+        counts = Counter(split_of(it) for it in items)
         err.print(f"wrote {', '.join(f'{p} ({counts[s]})' for s, p in paths.items())}")

@@ -157,11 +157,6 @@ def usable_model(rubric: Rubric, dim: int) -> LevelModel | None:
     return m
 
 
-def model_version(rubric: Rubric | None = None) -> str | None:
-    m = model_for(rubric.id) if rubric is not None else None
-    return m.version if m is not None and m.fingerprint == rubric_fingerprint(rubric) else None  # type: ignore[arg-type]
-
-
 def artifact(
     rubric: Rubric, features: list[str], dim: int, detect: Layer, work: Layer, level: Layer,
     thresholds: dict[str, float], meta: dict[str, Any],

@@ -24,7 +24,7 @@ from grader.features import story_features
 from grader.feedback import write_feedback
 from grader.index import Index, ensure_index
 from grader.levels import combine_confidence, level_of, mixed_signals, rule_level
-from grader.model import LevelModel, Prediction, model_version, usable_model
+from grader.model import LevelModel, Prediction, usable_model
 from grader.signals import CompiledCues, compiled_cues, cue_matrix, sentence_flags, separate_directives
 from grader.types import Citation, EngineInfo, Evidence, Grade, IndicatorJudgment, Rubric, RubricRef, Usage
 
@@ -63,8 +63,9 @@ class LocalEngine(Engine):
         self._vectors: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
 
-    def info_for(self, rubric: Rubric) -> EngineInfo:
-        return EngineInfo(name=self.name, model=model_version(rubric) or "indicator rule", prompt_version=None)
+    def info_for(self, model: LevelModel | None) -> EngineInfo:
+        """Names the level model when one set the level, else the indicator rule."""
+        return EngineInfo(name=self.name, model=model.version if model is not None else "indicator rule", prompt_version=None)
 
     @property
     def index(self) -> Index:
@@ -233,7 +234,7 @@ class LocalEngine(Engine):
             citations=self._citations(rubric, judgments, a, lang) if level is not None else [],
             feedback=write_feedback(rubric, judgments, level, lang),
             language=lang,
-            engine=self.info_for(rubric),
+            engine=self.info_for(model),
             usage=Usage(latency_ms=round((time.perf_counter() - started) * 1000, 1)),
             rule_level=rule,
             model_level=prediction.level if prediction is not None else None,
