@@ -20,7 +20,7 @@ from grader.config import Settings
 from grader.engines.local import LocalEngine
 from grader.errors import BadInputError
 from grader.features import feature_names, signal_names, story_features
-from grader.model import Layer, artifact, level_inputs, sigmoid
+from grader.model import DIGITS, Layer, artifact, level_inputs, sigmoid
 from grader.types import EvalItem, Rubric
 
 SEED = 20231613
@@ -29,6 +29,12 @@ NONE_CLASS = "none"
 DETECT_C = 0.02
 WORK_C = 0.1
 LEVEL_C = 0.1
+# consistency penalty of the indicator detectors (chosen by grouped 5-fold CV over train+dev):
+# strength * mean over same-content pairs of (w . (z_a - z_b))^2, the pair scatter shrunk
+# halfway to its diagonal (README "Trained level model")
+CONSISTENCY = 10.0
+CONSISTENCY_SHRINK = 0.5
+SAME_CONTENT_TAGS = ("translation", "paraphrase")
 FOLDS = 5
 SPLITS = ("train", "dev", "test")
 THRESHOLDS = {"met": 0.7, "partial": 0.3, "work": 0.5}
@@ -102,18 +108,57 @@ def _logistic(Z: np.ndarray, y: Sequence[int], c: float, seed: int) -> Any:
     return LogisticRegression(C=c, class_weight="balanced", max_iter=5000, random_state=seed).fit(Z, y)
 
 
-def fit_binary(X: np.ndarray, Y: np.ndarray, c: float, seed: int = SEED) -> Layer:
+def same_content_pairs(items: Sequence[EvalItem]) -> list[tuple[int, int]]:
+    """Row pairs (i, j) of items that tell the same story: members of one translation or
+    paraphrase pair, each member after the first paired with the first."""
+    first: dict[str, int] = {}
+    out = []
+    for k, it in enumerate(items):
+        if it.pair and any(t in it.tags for t in SAME_CONTENT_TAGS):
+            if it.pair in first:
+                out.append((first[it.pair], k))
+            else:
+                first[it.pair] = k
+    return out
+
+
+def consistency_transform(Z: np.ndarray, pairs: Sequence[tuple[int, int]], strength: float) -> np.ndarray:
+    """T = (I + strength * S)^(-1/2), S = the scatter of the pair differences of the standardised
+    rows Z (shrunk halfway to its diagonal). An L2-penalised logistic regression on Z @ T with
+    coefficients v has coefficients w = T v on Z and penalty |w|^2 + strength * w' S w: it is
+    discouraged from weights that score two tellings of one story differently."""
+    from threadpoolctl import threadpool_limits
+
+    n = Z.shape[1]
+    if not pairs or strength <= 0:
+        return np.eye(n)
+    # one BLAS thread and rounding: the same bytes whatever the number of cores
+    with threadpool_limits(limits=1):
+        diffs = np.vstack([Z[i] - Z[j] for i, j in pairs])
+        S = diffs.T @ diffs / len(pairs)
+        S = (1 - CONSISTENCY_SHRINK) * S + CONSISTENCY_SHRINK * np.diag(np.diag(S))
+        values, vectors = np.linalg.eigh(np.eye(n) + strength * S)
+        return np.round((vectors / np.sqrt(values)) @ vectors.T, DIGITS)
+
+
+def fit_binary(
+    X: np.ndarray, Y: np.ndarray, c: float, seed: int = SEED,
+    pairs: Sequence[tuple[int, int]] = (), consistency: float = 0.0,
+) -> Layer:
     """One logistic score per column of Y (0/1) over standardised X. A column with fewer than
-    two positives or negatives gets a score that never fires."""
+    two positives or negatives gets a score that never fires. With `pairs` (rows telling the
+    same story) and `consistency` > 0 the scores are also kept alike within those pairs."""
     mean, scale = _standardiser(X)
     Z = (X - mean) / scale
+    T = consistency_transform(Z, pairs, consistency)
+    ZT = Z if not pairs or consistency <= 0 else np.round(Z @ T, DIGITS)
     coef = np.zeros((Y.shape[1], X.shape[1]))
     intercept = np.full(Y.shape[1], -10.0)
     for k in range(Y.shape[1]):
         y = Y[:, k].astype(int)
         if min(y.sum(), len(y) - y.sum()) >= 2:
-            clf = _logistic(Z, y, c, seed)
-            coef[k], intercept[k] = clf.coef_[0], clf.intercept_[0]
+            clf = _logistic(ZT, y, c, seed)
+            coef[k], intercept[k] = T @ clf.coef_[0], clf.intercept_[0]
     return Layer(mean, scale, coef, intercept)
 
 
@@ -126,14 +171,19 @@ def fit_multinomial(X: np.ndarray, y: Sequence[int], n_classes: int, c: float, s
     return Layer(mean, scale, clf.coef_, clf.intercept_)
 
 
-def crossfit_probabilities(X: np.ndarray, Y: np.ndarray, groups: Sequence[str], c: float, seed: int = SEED) -> np.ndarray:
+def crossfit_probabilities(
+    X: np.ndarray, Y: np.ndarray, groups: Sequence[str], c: float, seed: int = SEED,
+    pairs: Sequence[tuple[int, int]] = (), consistency: float = 0.0,
+) -> np.ndarray:
     """Out-of-fold detector probabilities (folds by pair group), so the level layer learns from
     probabilities like the ones it will see on new stories, not from memorised ones."""
     from sklearn.model_selection import GroupKFold
 
     P = np.zeros(Y.shape)
     for fit_rows, held_out in GroupKFold(n_splits=FOLDS).split(X, groups=list(groups)):
-        layer = fit_binary(X[fit_rows], Y[fit_rows], c, seed)
+        where = {int(r): k for k, r in enumerate(fit_rows)}
+        inside = [(where[i], where[j]) for i, j in pairs if i in where and j in where]
+        layer = fit_binary(X[fit_rows], Y[fit_rows], c, seed, inside, consistency)
         P[held_out] = sigmoid(layer.logits(X[held_out]))
     return P
 
@@ -160,16 +210,18 @@ def train(
     ids = [i.id for i in rubric.indicators()]
     Y = indicator_targets(labeled, rubric)
     groups = [it.pair or it.id for it in labeled]
-    detect = fit_binary(X, Y, DETECT_C, seed)
+    pairs = same_content_pairs(labeled)
+    detect = fit_binary(X, Y, DETECT_C, seed, pairs, CONSISTENCY)
     is_work = np.asarray([[label_of(it) != NONE_CLASS] for it in labeled], dtype=np.int64)
     work = fit_binary(X, is_work, WORK_C, seed)
-    P = crossfit_probabilities(X, Y, groups, DETECT_C, seed)
+    P = crossfit_probabilities(X, Y, groups, DETECT_C, seed, pairs, CONSISTENCY)
     rows = [k for k, it in enumerate(labeled) if label_of(it) != NONE_CLASS]
     L = np.vstack([level_inputs(P[k], ids, rubric.max_level) for k in rows])
     level = fit_multinomial(L, [int(label_of(labeled[k]) or 0) for k in rows], rubric.max_level + 1, LEVEL_C, seed)
     meta = {
         "model": "logistic regressions (scikit-learn): indicator detectors, work detector, level layer",
         "C": {"detect": DETECT_C, "work": WORK_C, "level": LEVEL_C}, "seed": seed, "folds": FOLDS,
+        "consistency": {"strength": CONSISTENCY, "shrink": CONSISTENCY_SHRINK, "pairs": len(pairs)},
         "class_weight": "balanced", "n_train": len(labeled), "data_hash": data_hash(labeled), "trained_by": "grader train",
     }
     return artifact(rubric, feature_names(rubric, dim), dim, detect, work, level, dict(THRESHOLDS), meta)
