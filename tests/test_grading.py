@@ -31,6 +31,8 @@ NOT_WORK = {
     "recipe": "Kimchi stew: fry the pork, add aged kimchi, pour water, simmer twenty minutes, add tofu and green onion. Serve hot with rice.",
     "lorem": "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore magna aliqua.",
     "weather": "내일은 전국이 대체로 맑겠고, 아침 최저기온은 영하 3도에서 영상 5도로 예상됩니다. 오후에는 서쪽 지역에 구름이 많겠습니다.",
+    "laughter": "ㅋ" * 120 + "\n" + "ㅎ" * 40 + " 123 !!!",
+    "keyboard": "asdfjkl; qwer zxcv uiop hjkl asdf qwer zxcv",
 }
 
 
@@ -85,6 +87,12 @@ def test_feedback_follows_story_language(grader_settings: Settings) -> None:
 def test_text_that_is_not_a_work_story_gets_no_level(grader_settings: Settings, name: str) -> None:
     g = grade(NOT_WORK[name], settings=grader_settings)
     assert g.status == "insufficient_evidence" and g.level is None and g.citations == []
+
+
+def test_a_text_without_words_says_so(grader_settings: Settings) -> None:
+    g = grade("ㅋ" * 200 + " ㅎㅎ 2024!!! <b>ㅠㅠ</b>", settings=grader_settings)
+    assert g.status == "insufficient_evidence" and g.level is None
+    assert any("word" in w for w in g.warnings)
 
 
 def test_injected_instructions_do_not_change_the_grade(grader_settings: Settings) -> None:

@@ -30,6 +30,7 @@ from grader.types import Citation, EngineInfo, Evidence, Grade, IndicatorJudgmen
 
 SIM_PARTIAL = 0.045  # similarity above the sentence's mean over indicators that alone counts as partial
 MAX_EVIDENCE = 2
+MIN_WORDS = 5  # fewer words than this (ㅋㅋㅋ, symbols, numbers and markup don't count): nothing to grade
 _MARKUP = re.compile(r"<[^>]*>")
 _WORD = re.compile(r"[A-Za-z]{2,}|[가-힣]+")
 
@@ -206,6 +207,10 @@ class LocalEngine(Engine):
         statuses = {j.id: j.status for j in judgments}
         rule = rule_level(statuses, rubric.max_level)
         level = prediction.level if prediction is not None else rule
+        n_words = sum(len(_WORD.findall(_MARKUP.sub(" ", s.text))) for s in a.sentences)
+        too_few_words = n_words < MIN_WORDS
+        if too_few_words:
+            level = None
         status = "graded" if level is not None else "insufficient_evidence"
         if prediction is not None and level is not None:
             confidence = combine_confidence(prediction.confidence, rule, level)
@@ -215,6 +220,11 @@ class LocalEngine(Engine):
         else:
             confidence = 0.0
         warnings = []
+        if too_few_words:
+            warnings.append(
+                f"only {n_words} word(s) to read (ㅋㅋ, symbols, numbers and markup don't count): "
+                "write a few sentences about something you did at work"
+            )
         if a.set_aside:
             warnings.append(
                 f"ignored {len(a.set_aside)} sentence(s) addressed to the grader, not about work: "
