@@ -87,6 +87,7 @@ def test_feedback_follows_story_language(grader_settings: Settings) -> None:
 def test_text_that_is_not_a_work_story_gets_no_level(grader_settings: Settings, name: str) -> None:
     g = grade(NOT_WORK[name], settings=grader_settings)
     assert g.status == "insufficient_evidence" and g.level is None and g.citations == []
+    assert not [j.id for j in g.indicators if j.status in ("met", "partial")] and not g.feedback.strengths
 
 
 def test_a_text_without_words_says_so(grader_settings: Settings) -> None:

@@ -212,6 +212,11 @@ class LocalEngine(Engine):
         if too_few_words:
             level = None
         status = "graded" if level is not None else "insufficient_evidence"
+        if level is None:  # no level, so no indicator is claimed as shown either
+            judgments = [
+                j.model_copy(update={"status": "no_evidence", "evidence": [], "note": ""}) if j.status in ("met", "partial") else j
+                for j in judgments
+            ]
         if prediction is not None and level is not None:
             confidence = combine_confidence(prediction.confidence, rule, level)
         elif level is not None:
