@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,22 +25,9 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-STORY = (
-    "Our support tickets kept mentioning the export step, so I interviewed five customers about how they used it.\n"
-    "I found the root cause: they exported data every Monday to build a report for their managers.\n"
-    "We built a prototype of a scheduled report and tested it with three of those customers before launch.\n"
-    "After we shipped it, export tickets dropped by 40% in two months, and I now review customer feedback "
-    "with the team every week."
-)
+sys.path.insert(0, str(REPO))
 
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.browser_app import CHROMIUM, CHROMIUM_ARGS, STORY, free_port, streamlit_command  # noqa: E402
 
 
 def cli_latency(story_file: Path, env: dict[str, str], runs: int) -> list[float]:
@@ -57,13 +43,11 @@ def cli_latency(story_file: Path, env: dict[str, str], runs: int) -> list[float]
 def app_latency(story: str, env: dict[str, str], runs: int, pause: float = 0.0) -> tuple[float, float, list[float]]:
     from playwright.sync_api import sync_playwright
 
-    port = _port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.address", "127.0.0.1",
-           "--server.port", str(port), "--server.headless", "true", "--server.fileWatcherType", "none",
-           "--browser.gatherUsageStats", "false"]
+    cmd = streamlit_command(port)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)  # browser start not timed
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)  # browser start not timed
         page = browser.new_page(viewport={"width": 1280, "height": 1600})
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -111,7 +95,7 @@ def main() -> None:
     ap.add_argument("--pause", type=float, default=0.0,
                     help="seconds between the page appearing and the first click (time spent writing; default 0)")
     args = ap.parse_args()
-    if not Path(CHROMIUM).exists():
+    if not CHROMIUM.exists():
         raise SystemExit(f"{CHROMIUM} is missing: apt-get install -y chromium fonts-noto-cjk")
     story = args.story.read_text(encoding="utf-8") if args.story else STORY
     env = dict(os.environ)

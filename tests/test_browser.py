@@ -8,9 +8,7 @@ outside CI; in CI (CI=true) a missing browser fails the test instead.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -18,19 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser_app import CHROMIUM, CHROMIUM_ARGS, REPO, free_port, streamlit_command
+from tests.browser_app import STORY as PLAIN_STORY
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-STORY = (
-    "Our support tickets kept mentioning the export step, so I interviewed five customers about how they used it.\n"
-    "I found the root cause: they exported data every Monday to build a report for their managers.\n"
-    "We built a prototype of a scheduled report and tested it with three of those customers before launch.\n"
-    "After we shipped it, export tickets dropped by 40% in two months, and I now review customer feedback "
-    "with the team every week. <script>alert('x')</script>"
-)
+STORY = PLAIN_STORY + " <script>alert('x')</script>"
 
 
 def _need_chromium() -> None:
@@ -39,12 +30,6 @@ def _need_chromium() -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail("CI=true but /usr/bin/chromium is missing: .ci/run must `apt-get install -y chromium fonts-noto-cjk`")
     pytest.skip("/usr/bin/chromium is missing (apt-get install -y chromium fonts-noto-cjk); CI runs this test")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
@@ -65,7 +50,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 
 def app_url(tmp_path, request):
     _need_chromium()  # before building the index: a skip should cost nothing
     grader_settings = request.getfixturevalue("grader_settings")
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "streamlit.log"
     env = {
         **os.environ,
@@ -73,11 +58,8 @@ def app_url(tmp_path, request):
         "GRADER_CORPUS_DIR": str(grader_settings.corpus_dir),
         "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
     }
-    cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.address", "127.0.0.1",
-           "--server.port", str(port), "--server.headless", "true", "--server.fileWatcherType", "none",
-           "--browser.gatherUsageStats", "false"]
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(streamlit_command(port), cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, proc, log)
@@ -96,7 +78,7 @@ def test_grade_in_a_real_browser(app_url) -> None:
 
     shots = Path(tempfile.mkdtemp(prefix="grader-browser-"))
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 2600})
             page.goto(app_url, wait_until="domcontentloaded")
