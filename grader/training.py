@@ -122,16 +122,17 @@ def same_content_pairs(items: Sequence[EvalItem]) -> list[tuple[int, int]]:
     return out
 
 
-def consistency_transform(Z: np.ndarray, pairs: Sequence[tuple[int, int]], strength: float) -> np.ndarray:
+def consistency_transform(Z: np.ndarray, pairs: Sequence[tuple[int, int]], strength: float) -> np.ndarray | None:
     """T = (I + strength * S)^(-1/2), S = the scatter of the pair differences of the standardised
     rows Z (shrunk halfway to its diagonal). An L2-penalised logistic regression on Z @ T with
     coefficients v has coefficients w = T v on Z and penalty |w|^2 + strength * w' S w: it is
-    discouraged from weights that score two tellings of one story differently."""
+    discouraged from weights that score two tellings of one story differently. None without
+    pairs or strength: no penalty, no transform."""
     from threadpoolctl import threadpool_limits
 
-    n = Z.shape[1]
     if not pairs or strength <= 0:
-        return np.eye(n)
+        return None
+    n = Z.shape[1]
     # one BLAS thread and rounding: the same bytes whatever the number of cores
     with threadpool_limits(limits=1):
         diffs = np.vstack([Z[i] - Z[j] for i, j in pairs])
@@ -151,14 +152,14 @@ def fit_binary(
     mean, scale = _standardiser(X)
     Z = (X - mean) / scale
     T = consistency_transform(Z, pairs, consistency)
-    ZT = Z if not pairs or consistency <= 0 else np.round(Z @ T, DIGITS)
+    ZT = Z if T is None else np.round(Z @ T, DIGITS)
     coef = np.zeros((Y.shape[1], X.shape[1]))
     intercept = np.full(Y.shape[1], -10.0)
     for k in range(Y.shape[1]):
         y = Y[:, k].astype(int)
         if min(y.sum(), len(y) - y.sum()) >= 2:
             clf = _logistic(ZT, y, c, seed)
-            coef[k], intercept[k] = T @ clf.coef_[0], clf.intercept_[0]
+            coef[k], intercept[k] = clf.coef_[0] if T is None else T @ clf.coef_[0], clf.intercept_[0]
     return Layer(mean, scale, coef, intercept)
 
 

@@ -35,9 +35,13 @@ _MARKUP = re.compile(r"<[^>]*>")
 _WORD = re.compile(r"[A-Za-z]{2,}|[가-힣]+")
 
 
+def _word_count(text: str) -> int:
+    """Words once HTML-like markup is removed (ㅋㅋ, symbols and numbers are not words)."""
+    return len(_WORD.findall(_MARKUP.sub(" ", text)))
+
+
 def _wordy(text: str) -> bool:
-    """At least three words once HTML-like markup is removed."""
-    return len(_WORD.findall(_MARKUP.sub(" ", text))) >= 3
+    return _word_count(text) >= 3
 
 
 @dataclass
@@ -207,7 +211,7 @@ class LocalEngine(Engine):
         statuses = {j.id: j.status for j in judgments}
         rule = rule_level(statuses, rubric.max_level)
         level = prediction.level if prediction is not None else rule
-        n_words = sum(len(_WORD.findall(_MARKUP.sub(" ", s.text))) for s in a.sentences)
+        n_words = sum(_word_count(s.text) for s in a.sentences)
         too_few_words = n_words < MIN_WORDS
         if too_few_words:
             level = None
