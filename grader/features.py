@@ -3,7 +3,8 @@
 Two blocks, each with names that say what they measure:
 - behaviour signals: per-level credit from the rubric's cue matches, cue hits and similarity per
   indicator, the indicator rule's level, sentence flags (first/third person, numbers, repetition,
-  intentions, negation) and length. Each points back at sentences the Grade can show.
+  intentions, negation, the writer speaking as provider or as customer) and length. Each points
+  back at sentences the Grade can show.
 - the story embedding (mean of the e5 sentence vectors, `e5_*`): a linear score over it is the
   mean of the same score over the sentences, so every sentence's share can be shown as evidence.
 """
@@ -18,7 +19,8 @@ import numpy as np
 from grader.levels import CREDIT, level_of, rule_level
 from grader.types import IndicatorJudgment, Rubric
 
-FLAGS = ("first_person", "third_person", "number", "repeat", "intent", "negated")
+FLAGS = ("first_person", "third_person", "number", "repeat", "intent", "negated", "provider", "customer")
+ROLES = ("provider", "customer")  # the writer's role (grader.signals): also "any_<role>"
 
 
 def signal_names(rubric: Rubric) -> list[str]:
@@ -27,7 +29,7 @@ def signal_names(rubric: Rubric) -> list[str]:
     names = [f"{k}_L{lv}" for lv in levels for k in ("credit", "met", "partial", "notmet")]
     names += [f"cue_{i}" for i in ids] + [f"rel_{i}" for i in ids] + [f"relmax_L{lv}" for lv in levels]
     names += [f"rule_L{lv}" for lv in levels] + ["rule_none"]
-    names += [f"frac_{f}" for f in FLAGS] + ["any_first_person", "log_sentences", "log_chars"]
+    names += [f"frac_{f}" for f in FLAGS] + ["any_first_person"] + [f"any_{r}" for r in ROLES] + ["log_sentences", "log_chars"]
     return names
 
 
@@ -65,7 +67,8 @@ def signals(rubric: Rubric, analysis: Any, judgments: list[IndicatorJudgment]) -
     out += [float(rule == lv) for lv in range(max_level + 1)] + [float(rule is None)]
     out += [float(a.flags[f].mean()) if n else 0.0 for f in FLAGS]
     n_chars = sum(s.end - s.start for s in a.sentences)
-    out += [float(a.flags["first_person"].any()) if n else 0.0, math.log1p(n), math.log1p(n_chars)]
+    out += [float(a.flags[f].any()) if n else 0.0 for f in ("first_person", *ROLES)]
+    out += [math.log1p(n), math.log1p(n_chars)]
     return out
 
 

@@ -132,6 +132,11 @@ def load_model(path: Path) -> LevelModel:
     data = json.loads(path.read_text(encoding="utf-8"))
     if data.get("format") != FORMAT:
         raise ValueError(f"{path}: unsupported model format {data.get('format')!r} (expected {FORMAT}): run `grader train`")
+    return model_from_artifact(data)
+
+
+def model_from_artifact(data: dict[str, Any]) -> LevelModel:
+    """The model an artifact (`artifact`, or its JSON file read back) describes."""
     return LevelModel(
         rubric_id=data["rubric_id"], fingerprint=data["rubric_fingerprint"], indicator_ids=tuple(data["indicator_ids"]),
         features=tuple(data["features"]), embedding_dim=int(data["embedding_dim"]),

@@ -23,6 +23,32 @@ THIRD_PERSON = re.compile(r"\b(he|she|his|her|him|they|their|them)\b|(?:그는|�
 NUMBER = re.compile(r"\d+(?:[.,]\d+)?\s*(?:%|퍼센트|명|건|개|배|x|×|users?|customers?|people|hours?|days?|weeks?|months?|시간|일|주|개월|달|년)?", re.I)
 REPEAT = re.compile(r"\b(every|each|weekly|monthly|daily|regularly|ongoing|routine|since then|still)\b|(?:매주|매달|매일|매월|정기|꾸준|지속|계속|주기적|그 이후로|지금도)", re.I)
 INTENT = re.compile(r"\b(should|would like|want to|plan to|hope|believe|always try|i think|must)\b|(?:하고 싶|해야|생각합니다|믿습니다|노력하겠|것 같|려고 합니다|할 예정)", re.I)
+# the writer's role: speaking as someone who serves customers (works somewhere, "our customers",
+# "my team", 저희 매장, 담당) or as a customer being served (bought, called their support, the
+# staff helped me, 샀다, 고객센터에, 사장님이 … 주셨다): a work story needs the first
+PROVIDER = re.compile(
+    r"\b(?:i|we)\s+(?:work|worked|run|ran|own|manage|managed|lead|led|handle|handled|support|serve|served)\b"
+    r"|\bour\s+(?:customers?|clients?|users?|guests?|patients?|members?|buyers?|shoppers?|students?|subscribers?|residents?|callers?"
+    r"|team|store|shop|clinic|product|app)\b"
+    r"|\bmy\s+(?:team|shop|store|clinic|job|role|manager|boss|shift|desk|department|company|clients?|customers?|students?"
+    r"|patients?|guests?|users?|sellers?|reps?)\b"
+    r"|\bi'm\s+(?:a|an|the)\s+\w+(?:\s+\w+)?\s+(?:at|in|for)\b"
+    r"|(?:저희|우리)\s?(?:가게|매장|팀|회사|병원|약국|학원|서비스|제품|앱|고객|손님|사용자|센터|부서|지점)"
+    r"|(?:담당하|근무하|근무했|일하고|일했|운영하|맡고|맡았|담당자|입사)"
+    r"|(?:고객|손님|환자|보호자|학부모|사용자)(?:님)?(?:께|에게|들에게|분들께)",
+    re.I,
+)
+CUSTOMER = re.compile(
+    r"\bi\s+(?:bought|ordered|purchased|paid|subscribed|booked|returned|complained|went into|went to)\b"
+    r"|\b(?:called|emailed|contacted)\s+(?:their|the)\s+(?:support|customer service|helpline|company|store)"
+    r"|\bon hold\b|\bas a customer\b"
+    r"|\b(?:the|their)\s+(?:staff|barista|waiter|waitress|agent|cashier|owner|rep|clerk|pharmacist|receptionist)\s+"
+    r"(?:was|were|told|said|gave|let|helped|asked)\b"
+    r"|(?:샀|구매했|주문했|결제했|예약했|가입했|등록했|환불\s?(?:요청|받)|고객센터에|상담원|챗봇)"
+    r"|(?:사장님|직원분|점원|기사님|원장님|상담원)(?:이|께서|은|도)"
+    r"|(?:주셨|주시더라|주시네)",
+    re.I,
+)
 
 
 @dataclass(frozen=True)
@@ -62,9 +88,10 @@ def cue_matrix(sentences: list[Sentence], cues: CompiledCues) -> np.ndarray:
 
 
 def sentence_flags(sentences: list[Sentence]) -> dict[str, np.ndarray]:
-    """Boolean per-sentence flags: negated, first_person, third_person, number, repeat, intent."""
+    """Boolean per-sentence flags: negated, first_person, third_person, number, repeat, intent,
+    provider, customer."""
     rx = {"negated": NEGATION, "first_person": FIRST_PERSON, "third_person": THIRD_PERSON,
-          "number": NUMBER, "repeat": REPEAT, "intent": INTENT}
+          "number": NUMBER, "repeat": REPEAT, "intent": INTENT, "provider": PROVIDER, "customer": CUSTOMER}
     return {name: np.asarray([bool(p.search(s.text)) for s in sentences], dtype=bool) for name, p in rx.items()}
 
 

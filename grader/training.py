@@ -202,8 +202,11 @@ def indicator_targets(items: Sequence[EvalItem], rubric: Rubric) -> np.ndarray:
 def train(
     items: Sequence[EvalItem], rubric: Rubric, settings: Settings, *, seed: int = SEED,
     progress: Callable[[int, int], None] | None = None, X: np.ndarray | None = None,
+    consistency: float = CONSISTENCY,
 ) -> dict[str, Any]:
-    """Fit the three layers of the level model on labeled items; returns the JSON artifact."""
+    """Fit the three layers of the level model on labeled items; returns the JSON artifact.
+    `X`: their features when already computed; `consistency`: the detectors' pair penalty
+    (0 turns it off; bench/cv_level_model.py compares both)."""
     labeled = [it for it in items if label_of(it) is not None]
     if X is None:
         X = featurize(labeled, rubric, settings, progress)
@@ -212,17 +215,17 @@ def train(
     Y = indicator_targets(labeled, rubric)
     groups = [it.pair or it.id for it in labeled]
     pairs = same_content_pairs(labeled)
-    detect = fit_binary(X, Y, DETECT_C, seed, pairs, CONSISTENCY)
+    detect = fit_binary(X, Y, DETECT_C, seed, pairs, consistency)
     is_work = np.asarray([[label_of(it) != NONE_CLASS] for it in labeled], dtype=np.int64)
     work = fit_binary(X, is_work, WORK_C, seed)
-    P = crossfit_probabilities(X, Y, groups, DETECT_C, seed, pairs, CONSISTENCY)
+    P = crossfit_probabilities(X, Y, groups, DETECT_C, seed, pairs, consistency)
     rows = [k for k, it in enumerate(labeled) if label_of(it) != NONE_CLASS]
     L = np.vstack([level_inputs(P[k], ids, rubric.max_level) for k in rows])
     level = fit_multinomial(L, [int(label_of(labeled[k]) or 0) for k in rows], rubric.max_level + 1, LEVEL_C, seed)
     meta = {
         "model": "logistic regressions (scikit-learn): indicator detectors, work detector, level layer",
         "C": {"detect": DETECT_C, "work": WORK_C, "level": LEVEL_C}, "seed": seed, "folds": FOLDS,
-        "consistency": {"strength": CONSISTENCY, "shrink": CONSISTENCY_SHRINK, "pairs": len(pairs)},
+        "consistency": {"strength": consistency, "shrink": CONSISTENCY_SHRINK, "pairs": len(pairs)},
         "class_weight": "balanced", "n_train": len(labeled), "data_hash": data_hash(labeled), "trained_by": "grader train",
     }
     return artifact(rubric, feature_names(rubric, dim), dim, detect, work, level, dict(THRESHOLDS), meta)

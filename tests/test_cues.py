@@ -6,7 +6,7 @@ import pytest
 
 from grader.evidence import Sentence
 from grader.rubric import load_rubric_file
-from grader.signals import compiled_cues, cue_matrix
+from grader.signals import compiled_cues, cue_matrix, sentence_flags
 
 RUBRIC = load_rubric_file(Path(__file__).resolve().parents[1] / "corpus" / "rubrics" / "customer-obsession.yaml")
 CUES = compiled_cues(RUBRIC)
@@ -58,3 +58,28 @@ def test_cue_fires_on_its_behaviour(indicator: str, sentence: str) -> None:
 @pytest.mark.parametrize("sentence", NOT_BEHAVIOUR)
 def test_topic_alone_fires_no_positive_cue(sentence: str) -> None:
     assert not {i for i in fired(sentence) if ".L0." not in i and ".L1." not in i}, fired(sentence)
+
+
+ROLE_CASES = [
+    ("provider", "I work the front desk at a dental clinic and answer our patients' calls."),
+    ("provider", "My team rewrote the onboarding emails after reading the tickets."),
+    ("provider", "저희 매장에서는 손님께 먼저 재고를 확인해 드립니다."),
+    ("provider", "물류센터에서 입고 검수를 담당하고 있습니다."),
+    ("customer", "I bought a mattress in March and called their support twice."),
+    ("customer", "The barista told me the next one was on the house."),
+    ("customer", "환불 요청했는데 고객센터에서는 챗봇만 나와요."),
+    ("customer", "사장님이 바로 나와서 새로 만들어 주셨다."),
+]
+
+
+@pytest.mark.parametrize("role, sentence", ROLE_CASES)
+def test_the_writers_role_is_recognised(role: str, sentence: str) -> None:
+    flags = sentence_flags([Sentence(sentence, 0, len(sentence))])
+    other = "customer" if role == "provider" else "provider"
+    assert flags[role][0] and not flags[other][0]
+
+
+@pytest.mark.parametrize("sentence", ["The weather was lovely all week.", "회의는 오후 세 시에 시작했다."])
+def test_no_role_without_a_role(sentence: str) -> None:
+    flags = sentence_flags([Sentence(sentence, 0, len(sentence))])
+    assert not flags["provider"][0] and not flags["customer"][0]

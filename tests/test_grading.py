@@ -33,6 +33,12 @@ NOT_WORK = {
     "weather": "내일은 전국이 대체로 맑겠고, 아침 최저기온은 영하 3도에서 영상 5도로 예상됩니다. 오후에는 서쪽 지역에 구름이 많겠습니다.",
     "laughter": "ㅋ" * 120 + "\n" + "ㅎ" * 40 + " 123 !!!",
     "keyboard": "asdfjkl; qwer zxcv uiop hjkl asdf qwer zxcv",
+    # customer talk told by the customer: not an account of how the writer works
+    "customer_anecdote": "Small win this morning: I got to the bakery on my street just as they were closing and asked if "
+    "there was anything left. The owner said the bread was sold out but she packed me two croissants from the back for free "
+    "and wished me a good weekend. I will definitely be going back there every Saturday.",
+    "customer_refund": "지난달 온라인으로 산 운동화가 사이즈가 안 맞아서 반품 신청을 했어요. 고객센터에 두 번 전화했는데 매번 대기만 "
+    "20분이었고, 결국 상담원이 택배 기사님을 다시 보내 주셨어요. 환불은 일주일 뒤에 들어왔습니다. 다음부터는 매장에서 신어 보고 사려고요.",
 }
 
 

@@ -15,7 +15,9 @@ from grader.config import Settings
 from grader.errors import BadInputError
 from grader.features import signal_names
 from grader.grading import get_rubric, grade
-from grader.model import MODELS_DIR, Layer, LevelModel, load_model, rubric_fingerprint, sigmoid, usable_model
+from grader.model import (
+    MODELS_DIR, Layer, LevelModel, load_model, model_from_artifact, rubric_fingerprint, sigmoid, usable_model,
+)
 from grader.types import Rubric
 from grader.training import (
     data_hash, dump, fit_binary, label_of, read_items, same_content_pairs, sigmoid as _sigmoid, split_of, train,
@@ -62,6 +64,7 @@ def test_training_is_deterministic_and_json_only(tmp_path: Path) -> None:
     path.write_text(a, encoding="utf-8")
     m = load_model(path)
     assert m.embedding_dim == DIM and len(m.indicator_ids) == len(rubric.indicators())
+    assert model_from_artifact(art).predict(X[0]) == m.predict(X[0])
     # the model learned the synthetic signal: each level's items are predicted near their level
     preds = [m.predict(x) for x in X]
     levels = [p.level for p, it in zip(preds, items) if it.level is not None]
@@ -71,6 +74,22 @@ def test_training_is_deterministic_and_json_only(tmp_path: Path) -> None:
     for p in preds:
         if not p.insufficient:
             assert p.distribution is not None and abs(sum(p.distribution) - 1) < 1e-3 and 0 <= p.level <= 5
+
+
+def test_the_consistency_penalty_can_be_turned_off() -> None:
+    """`train(consistency=0)` (bench/cv_level_model.py's comparison) fits without the penalty."""
+    rubric = Rubric.model_validate(rubric_dict())
+    items, X = synthetic()
+    # pair the first two stories of each level as translations of each other
+    for lv in range(6):
+        a, b = items[12 * lv], items[12 * lv + 1]
+        items[12 * lv] = a.model_copy(update={"pair": f"p{lv}", "tags": ["translation"]})
+        items[12 * lv + 1] = b.model_copy(update={"pair": f"p{lv}", "tags": ["translation"]})
+    on, off = train(items, rubric, Settings.from_env(), X=X), train(items, rubric, Settings.from_env(), X=X, consistency=0.0)
+    assert on["consistency"]["pairs"] == off["consistency"]["pairs"] == 6
+    assert on["consistency"]["strength"] > 0 and off["consistency"]["strength"] == 0
+    assert on["detect"]["coef"] != off["detect"]["coef"]
+    assert on["work"] == off["work"], "the work detector has no penalty either way"
 
 
 def test_missing_level_and_unknown_ids_are_refused() -> None:
