@@ -89,11 +89,22 @@ def test_feedback_follows_story_language(grader_settings: Settings) -> None:
     assert sum("\uac00" <= ch <= "\ud7a3" for ch in text) > len(text) * 0.3
 
 
+@pytest.mark.parametrize("name", ["customer_anecdote", "customer_refund"])
+def test_a_story_told_by_a_customer_says_so(grader_settings: Settings, name: str) -> None:
+    g = grade(NOT_WORK[name], settings=grader_settings)
+    said = [w for w in g.warnings if w.startswith("reads as told by a customer")]
+    assert g.status == "insufficient_evidence" and len(said) == 1
+    quotes = [q.split("”")[0].removesuffix("…") for q in said[0].split("“")[1:]]
+    assert quotes and all(q in NOT_WORK[name] for q in quotes), quotes
+
+
 @pytest.mark.parametrize("name", list(NOT_WORK))
 def test_text_that_is_not_a_work_story_gets_no_level(grader_settings: Settings, name: str) -> None:
     g = grade(NOT_WORK[name], settings=grader_settings)
     assert g.status == "insufficient_evidence" and g.level is None and g.citations == []
     assert not [j.id for j in g.indicators if j.status in ("met", "partial")] and not g.feedback.strengths
+    # only a text told by a customer is said to be one
+    assert any(w.startswith("reads as told by a customer") for w in g.warnings) == name.startswith("customer_")
 
 
 def test_a_text_without_words_says_so(grader_settings: Settings) -> None:

@@ -40,6 +40,11 @@ def _word_count(text: str) -> int:
     return len(_WORD.findall(_MARKUP.sub(" ", text)))
 
 
+def _quoted(sentences: list[Sentence], n: int = 3, width: int = 60) -> str:
+    """The first n sentences as short quotes for a warning ("…" where one is cut)."""
+    return "; ".join(f"“{s.text[:width]}{'…' if len(s.text) > width else ''}”" for s in sentences[:n])
+
+
 def _wordy(text: str) -> bool:
     return _word_count(text) >= 3
 
@@ -234,10 +239,15 @@ class LocalEngine(Engine):
                 f"only {n_words} word(s) to read (ㅋㅋ, symbols, numbers and markup don't count): "
                 "write a few sentences about something you did at work"
             )
+        as_customer = [s for s, c, p in zip(a.sentences, a.flags["customer"], a.flags["provider"]) if c and not p]
+        if level is None and not too_few_words and as_customer and not a.flags["provider"].any():
+            warnings.append(
+                f"reads as told by a customer, not by the one serving: {_quoted(as_customer, 2)}: "
+                "the grader needs your own account of how you work"
+            )
         if a.set_aside:
             warnings.append(
-                f"ignored {len(a.set_aside)} sentence(s) addressed to the grader, not about work: "
-                + "; ".join(f"“{s.text[:60]}”" for s in a.set_aside[:3])
+                f"ignored {len(a.set_aside)} sentence(s) addressed to the grader, not about work: {_quoted(a.set_aside)}"
             )
         if mixed_signals(statuses, level):
             confidence *= 0.85
