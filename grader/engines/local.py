@@ -239,7 +239,7 @@ class LocalEngine(Engine):
                 f"only {n_words} word(s) to read (ㅋㅋ, symbols, numbers and markup don't count): "
                 "write a few sentences about something you did at work"
             )
-        as_customer = [s for s, c, p in zip(a.sentences, a.flags["customer"], a.flags["provider"]) if c and not p]
+        as_customer = [s for s, c in zip(a.sentences, a.flags["customer"]) if c]
         if level is None and not too_few_words and as_customer and not a.flags["provider"].any():
             warnings.append(
                 f"reads as told by a customer, not by the one serving: {_quoted(as_customer, 2)}: "
