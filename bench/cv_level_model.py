@@ -39,11 +39,11 @@ from grader.model import model_from_artifact  # noqa: E402
 from grader.training import (  # noqa: E402
     CONSISTENCY,
     NONE_CLASS,
-    SAME_CONTENT_TAGS,
     featurize,
     label_of,
     read_items,
     split_of,
+    tells_a_paired_story,
     train,
 )
 
@@ -81,8 +81,8 @@ def main() -> None:
     not_work = [k for k, it in enumerate(items) if label_of(it) == NONE_CLASS]
     same_story: dict[str, list[int]] = defaultdict(list)
     for k in work:
-        if items[k].pair and any(t in items[k].tags for t in SAME_CONTENT_TAGS):
-            same_story[items[k].pair].append(k)
+        if tells_a_paired_story(items[k]):
+            same_story[str(items[k].pair)].append(k)
 
     print("| variant | folds | QWK | within one | accuracy | pairs graded the same | not-work → insufficient | work stories → insufficient |")
     print("|---|---|---|---|---|---|---|---|")

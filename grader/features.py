@@ -20,7 +20,7 @@ from grader.levels import CREDIT, level_of, rule_level
 from grader.types import IndicatorJudgment, Rubric
 
 FLAGS = ("first_person", "third_person", "number", "repeat", "intent", "negated", "provider", "customer")
-ROLES = ("provider", "customer")  # the writer's role (grader.signals): also "any_<role>"
+ANY_FLAGS = ("first_person", "provider", "customer")  # also "any_<flag>": shown in at least one sentence
 
 
 def signal_names(rubric: Rubric) -> list[str]:
@@ -29,7 +29,7 @@ def signal_names(rubric: Rubric) -> list[str]:
     names = [f"{k}_L{lv}" for lv in levels for k in ("credit", "met", "partial", "notmet")]
     names += [f"cue_{i}" for i in ids] + [f"rel_{i}" for i in ids] + [f"relmax_L{lv}" for lv in levels]
     names += [f"rule_L{lv}" for lv in levels] + ["rule_none"]
-    names += [f"frac_{f}" for f in FLAGS] + ["any_first_person"] + [f"any_{r}" for r in ROLES] + ["log_sentences", "log_chars"]
+    names += [f"frac_{f}" for f in FLAGS] + [f"any_{f}" for f in ANY_FLAGS] + ["log_sentences", "log_chars"]
     return names
 
 
@@ -67,7 +67,7 @@ def signals(rubric: Rubric, analysis: Any, judgments: list[IndicatorJudgment]) -
     out += [float(rule == lv) for lv in range(max_level + 1)] + [float(rule is None)]
     out += [float(a.flags[f].mean()) if n else 0.0 for f in FLAGS]
     n_chars = sum(s.end - s.start for s in a.sentences)
-    out += [float(a.flags[f].any()) if n else 0.0 for f in ("first_person", *ROLES)]
+    out += [float(a.flags[f].any()) if n else 0.0 for f in ANY_FLAGS]
     out += [math.log1p(n), math.log1p(n_chars)]
     return out
 

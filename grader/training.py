@@ -108,13 +108,18 @@ def _logistic(Z: np.ndarray, y: Sequence[int], c: float, seed: int) -> Any:
     return LogisticRegression(C=c, class_weight="balanced", max_iter=5000, random_state=seed).fit(Z, y)
 
 
+def tells_a_paired_story(item: EvalItem) -> bool:
+    """Member of a translation or paraphrase pair (not of an injection variant's group)."""
+    return bool(item.pair) and any(t in item.tags for t in SAME_CONTENT_TAGS)
+
+
 def same_content_pairs(items: Sequence[EvalItem]) -> list[tuple[int, int]]:
     """Row pairs (i, j) of items that tell the same story: members of one translation or
     paraphrase pair, each member after the first paired with the first."""
     first: dict[str, int] = {}
     out = []
     for k, it in enumerate(items):
-        if it.pair and any(t in it.tags for t in SAME_CONTENT_TAGS):
+        if tells_a_paired_story(it):
             if it.pair in first:
                 out.append((first[it.pair], k))
             else:
