@@ -47,6 +47,15 @@ def test_grade_flow_shows_ladder_evidence_indicators_citations_feedback(app_env)
     assert "Not stored" in texts_of(at)
 
 
+def test_no_level_shows_no_level_and_no_confidence(app_env) -> None:
+    at = _grade(_app(), "I reorganised the shared drive folders by year and wrote a naming guide.")
+    assert not at.exception
+    assert any("Not enough evidence" in w.value for w in at.warning)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Level"] == "–" and metrics["Confidence"] == "–"  # the Grade's 0.3 is not shown
+    assert 'aria-current="step"' not in html_of(at)  # no step of the ladder is marked
+
+
 def test_hostile_story_renders_as_text(app_env) -> None:
     story = "<script>alert('x')</script> I asked a **customer** to [click](javascript:alert(1)).\n# Heading customer"
     at = _grade(_app(), story)
