@@ -198,29 +198,17 @@ _register_fronts()
 
 
 def main() -> None:
+    """Runs the CLI in typer's standalone mode: usage errors (unknown option, missing argument, no
+    command) print typer's message and exit 2, `typer.Exit(n)` exits n. A GraderError is one line
+    on stderr and its exit code; Ctrl-C exits 130."""
     try:
-        code = app(standalone_mode=False)  # returns the code of typer.Exit in this mode
-        sys.exit(code if isinstance(code, int) else 0)
+        app()
     except GraderError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
-    except SystemExit:
-        raise
-    except Exception as exc:  # click usage errors etc.
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            err.print("aborted")
-            sys.exit(130)
-        raise
 
 
 if __name__ == "__main__":

@@ -189,6 +189,23 @@ def test_cli_grade_json_and_exit_codes(grader_settings: Settings, tmp_path: Path
     assert bad_engine.returncode == 2 and b"GRADER_ENGINE" in bad_engine.stderr
 
 
+def test_cli_usage_errors_are_messages_not_tracebacks(tmp_path: Path) -> None:
+    env = {"GRADER_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"}
+    for args, needle in (
+        (["grade", "--file", "story.txt"], b"No such option: --file"),
+        (["grade", "a.txt", "b.txt"], b"unexpected extra argument"),
+        (["eval", "x.jsonl", "--repeats", "many"], b"Invalid value for '--repeats'"),
+        (["no-such-command"], b"No such command"),
+    ):
+        res = cli(args, env=env)
+        assert res.returncode == 2 and needle in res.stderr and b"Traceback" not in res.stderr, (args, res.stderr)
+        assert b"--help" in res.stderr  # says where to look
+    for args in ([], ["rubric"], ["eval"]):  # a group or a command without its arguments: its help
+        res = cli(args, env=env)
+        assert res.returncode == 2 and b"Usage: " in res.stdout + res.stderr and b"Traceback" not in res.stderr, (args, res.stderr)
+    assert not (tmp_path / "data").exists()  # nothing was set up for a command that never ran
+
+
 def test_cli_search_and_rubric_show(grader_settings: Settings) -> None:
     env = {"GRADER_DATA_DIR": str(grader_settings.data_dir), "COLUMNS": "200"}
     res = cli(["search", "interviewed churned users", "-k", "3", "--kind", "indicator"], env=env)
