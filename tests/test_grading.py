@@ -22,6 +22,13 @@ STORIES = {
         "저는 쇼핑몰 CS 담당입니다. 반품 문의가 많아서 지난달 고객 30명에게 설문을 돌렸고, "
         "응답을 보니 사이즈 안내가 부족하다는 의견이 많았습니다. 그래서 상품 페이지에 실측 사이즈표를 추가하자고 제안해 반영했습니다."
     ),
+    # complaints the writer then acted on: not indifference
+    "en_clinic": (
+        "I run the front desk at a small physiotherapy clinic. Elderly patients kept missing their second appointment, "
+        "so I called ten of them to ask why. Most said the reminder text came too late and the printed card was hard to read. "
+        "I moved the reminder to two days before, printed the cards in large type, and added a call for anyone over seventy. "
+        "No-shows fell from 18% to 7% over the next two months, and I now review the list every Friday."
+    ),
     "en_low": (
         "Honestly customers complain about everything. I ignored most of the tickets and closed them so my numbers looked good; "
         "it's not my job to fix the product."
@@ -81,6 +88,40 @@ def test_levels_are_ordered_for_clear_cases(grader_settings: Settings) -> None:
     # a three-sentence summary of the same behaviour is graded lower than the full story
     # (README, "Known limits"), but still well above the dismissive one
     assert low <= 1 < short_high <= high and high >= 3
+
+
+@pytest.mark.parametrize("name", ["en_clinic", "ko_mid"])
+def test_complaints_acted_on_are_not_called_indifference(grader_settings: Settings, name: str) -> None:
+    g = grade(STORIES[name], settings=grader_settings)
+    assert g.level is not None and g.level >= 2
+    assert [j.id for j in g.indicators if j.id.startswith("co.L0.") and j.status in ("met", "partial")] == []
+    assert not any("mixed" in w for w in g.warnings)
+    assert not any("puts the customer second" in x or "뒤로 미루는" in x for x in g.feedback.gaps)
+
+
+def test_indifference_still_shows_where_it_is_the_level(grader_settings: Settings) -> None:
+    g = grade(STORIES["en_low"], settings=grader_settings)
+    assert g.level == 0
+    shown = [j for j in g.indicators if j.id.startswith("co.L0.") and j.status == "met"]
+    assert shown and all(j.evidence for j in shown)
+
+
+def test_indifference_beside_a_positive_level_is_claimed_only_when_met() -> None:
+    from grader.engines.local import _claimed
+    from grader.types import Evidence, IndicatorJudgment
+
+    ev = [Evidence(quote="x", start=0, end=1)]
+    js = [
+        IndicatorJudgment(id="co.L0.1", status="met", evidence=ev),
+        IndicatorJudgment(id="co.L0.2", status="partial", evidence=ev),
+        IndicatorJudgment(id="co.L2.1", status="partial", evidence=ev),
+        IndicatorJudgment(id="co.L0.3", status="not_met", evidence=ev),
+    ]
+    status = lambda level: [j.status for j in _claimed(js, level)]  # noqa: E731
+    assert status(2) == status(1) == ["met", "no_evidence", "partial", "not_met"]
+    assert status(0) == ["met", "partial", "partial", "not_met"]
+    assert status(None) == ["no_evidence", "no_evidence", "no_evidence", "not_met"]
+    assert _claimed(js, 3)[1].evidence == [] and _claimed(js, 3)[0].evidence == ev
 
 
 def test_feedback_follows_story_language(grader_settings: Settings) -> None:

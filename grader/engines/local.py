@@ -45,6 +45,20 @@ def _quoted(sentences: list[Sentence], n: int = 3, width: int = 60) -> str:
     return "; ".join(f"“{s.text[:width]}{'…' if len(s.text) > width else ''}”" for s in sentences[:n])
 
 
+def _claimed(judgments: list[IndicatorJudgment], level: int | None) -> list[IndicatorJudgment]:
+    """The judgments as the Grade claims them. No level: no indicator is claimed as shown. A
+    positive level: an indifference (LV.0) indicator is claimed only when met. Partly met beside
+    a positive level it is mostly a complaint the writer then acted on ("patients kept missing
+    appointments, so I called them"): in cross-validation over train+dev it appeared beside 227
+    of 466 positive levels, and only 13% of those stories were LV.0 by their gold label."""
+    def unclaimed(j: IndicatorJudgment) -> bool:
+        if level is None:
+            return j.status in ("met", "partial")
+        return level > 0 and level_of(j.id) == 0 and j.status == "partial"
+
+    return [j.model_copy(update={"status": "no_evidence", "evidence": [], "note": ""}) if unclaimed(j) else j for j in judgments]
+
+
 def _wordy(text: str) -> bool:
     return _word_count(text) >= 3
 
@@ -221,11 +235,7 @@ class LocalEngine(Engine):
         if too_few_words:
             level = None
         status = "graded" if level is not None else "insufficient_evidence"
-        if level is None:  # no level, so no indicator is claimed as shown either
-            judgments = [
-                j.model_copy(update={"status": "no_evidence", "evidence": [], "note": ""}) if j.status in ("met", "partial") else j
-                for j in judgments
-            ]
+        judgments = _claimed(judgments, level)
         if prediction is not None and level is not None:
             confidence = combine_confidence(prediction.confidence, rule, level)
         elif level is not None:
@@ -249,7 +259,7 @@ class LocalEngine(Engine):
             warnings.append(
                 f"ignored {len(a.set_aside)} sentence(s) addressed to the grader, not about work: {_quoted(a.set_aside)}"
             )
-        if mixed_signals(statuses, level):
+        if mixed_signals({j.id: j.status for j in judgments}, level):
             confidence *= 0.85
             warnings.append("mixed: indifference (LV.0) behaviour appears beside the graded level")
         return Grade(
