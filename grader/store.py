@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from grader.config import Settings
 from grader.errors import BadInputError
-from grader.store_schema import MIGRATIONS, SCHEMA_VERSION, StoreError, migrate, now, schema_version
+from grader.store_schema import MIGRATIONS, SCHEMA_VERSION, StoreError, migrate, next_id, now, schema_version
 from grader.types import Grade, IndicatorStatus
 
 __all__ = ["EvalRun", "MIGRATIONS", "Record", "Review", "SCHEMA_VERSION", "Store", "StoreError", "migrate", "open_store"]
@@ -157,17 +157,19 @@ class Store:
             raise BadInputError("cannot store an empty story")
         created = now()
         with self._tx() as conn:
-            sub = conn.execute(
-                "INSERT INTO submissions (created_at, story, language, rubric_id, rubric_version, shared, author)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (created, story, grade.language, grade.rubric.id, grade.rubric.version, int(shared), author.strip()[:200]),
-            ).lastrowid
-            gid = conn.execute(
-                "INSERT INTO grades (submission_id, engine, model, level, status, confidence, grade_json, created_at)"
+            sub = next_id(conn, "submissions")
+            conn.execute(
+                "INSERT INTO submissions (id, created_at, story, language, rubric_id, rubric_version, shared, author)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (sub, grade.engine.name, grade.engine.model, grade.level, grade.status, grade.confidence,
+                (sub, created, story, grade.language, grade.rubric.id, grade.rubric.version, int(shared), author.strip()[:200]),
+            )
+            gid = next_id(conn, "grades")
+            conn.execute(
+                "INSERT INTO grades (id, submission_id, engine, model, level, status, confidence, grade_json, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (gid, sub, grade.engine.name, grade.engine.model, grade.level, grade.status, grade.confidence,
                  grade.model_dump_json(), created),
-            ).lastrowid
+            )
         record = self.get(int(gid))
         assert record is not None
         return record
@@ -175,6 +177,10 @@ class Store:
     def set_shared(self, submission_id: int, shared: bool) -> None:
         with self._tx() as conn:
             conn.execute("UPDATE submissions SET shared = ? WHERE id = ?", (int(shared), submission_id))
+
+    def set_author(self, submission_id: int, author: str) -> None:
+        with self._tx() as conn:
+            conn.execute("UPDATE submissions SET author = ? WHERE id = ?", (author.strip()[:200], submission_id))
 
     def delete_submission(self, submission_id: int) -> bool:
         """Remove a story with its grades and reviews (the author withdrew it)."""

@@ -59,6 +59,12 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX reviews_by_grade ON reviews(grade_id)",
         "CREATE INDEX submissions_by_shared ON submissions(shared, created_at)",
     ],
+    # 3: ids are never reused: a story withdrawn (deleted) does not hand its #number to the next one
+    [
+        "CREATE TABLE id_counters (name TEXT PRIMARY KEY, last INTEGER NOT NULL)",
+        "INSERT INTO id_counters (name, last) SELECT 'submissions', COALESCE(MAX(id), 0) FROM submissions",
+        "INSERT INTO id_counters (name, last) SELECT 'grades', COALESCE(MAX(id), 0) FROM grades",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -71,6 +77,18 @@ class StoreError(GraderError):
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def next_id(conn: sqlite3.Connection, table: str) -> int:
+    """The id for a new row of `table` ("submissions" or "grades"), above every id it ever had
+    (SQLite's own rowid reuses the highest id once that row is deleted). Call inside the write
+    transaction that inserts the row."""
+    row = conn.execute(
+        f"UPDATE id_counters SET last = MAX(last, (SELECT COALESCE(MAX(id), 0) FROM {table})) + 1"
+        " WHERE name = ? RETURNING last",
+        (table,),
+    ).fetchone()
+    return int(row[0])
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -83,6 +83,39 @@ def test_save_share_stores_only_when_ticked_and_untick_removes(app_env) -> None:
     assert "Removed" in texts_of(at)
 
 
+def test_the_box_acts_on_the_shown_result_only_while_its_story_is_in_the_box(app_env) -> None:
+    other = "A customer wrote about the invoice layout.\nI changed it the same day."
+    # saved, then the story is edited: unticking must not withdraw the saved one
+    at = _app()
+    at.checkbox(key="grade_share").check().run()
+    _grade(at, STORY)
+    [saved] = app_env.store.records()
+    at.text_area(key="grade_story").input(other).run()
+    assert "You changed the story after grading" in texts_of(at)
+    at.checkbox(key="grade_share").uncheck().run()
+    assert [r.grade_id for r in app_env.store.records()] == [saved.grade_id]
+    _grade(at, other)  # the box, unticked, applies to the new grading
+    assert [r.story for r in app_env.store.records(shared_only=False)] == [STORY]
+    assert "Not stored" in texts_of(at)
+
+    # not saved, then edited and ticked: the earlier result is not stored, the next grading is
+    at = _grade(_app(), other)
+    at.text_area(key="grade_story").input(STORY + " Again.").run()
+    at.checkbox(key="grade_share").check().run()
+    assert [r.story for r in app_env.store.records(shared_only=False)] == [STORY]
+    _grade(at, STORY + " Again.")
+    assert sorted(r.story for r in app_env.store.records()) == [STORY, STORY + " Again."]
+
+
+def test_a_name_typed_after_saving_is_stored(app_env) -> None:
+    at = _grade(_app(), STORY)
+    at.checkbox(key="grade_share").check().run()
+    assert app_env.store.records()[0].author == ""
+    at.text_input(key="grade_author").input("  Mina ").run()
+    assert app_env.store.records()[0].author == "Mina"
+    assert len(app_env.store.records()) == 1
+
+
 def test_tick_before_grading_saves_the_result(app_env) -> None:
     at = _app()
     at.checkbox(key="grade_share").check().run()

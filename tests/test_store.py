@@ -226,6 +226,16 @@ def test_eight_concurrent_writer_threads(tmp_path: Path) -> None:
     assert len(store.records(reviewed=True, limit=1000)) == 80
 
 
+def test_a_withdrawn_story_does_not_hand_its_number_on(store: Store) -> None:
+    first = store.save(STORY, make_grade(STORY, 2))
+    withdrawn = store.save(STORY, make_grade(STORY, 3))
+    assert store.delete_submission(withdrawn.submission_id)
+    after = store.save(STORY, make_grade(STORY, 1))
+    assert after.grade_id > withdrawn.grade_id > first.grade_id  # "#N" named one story, once
+    assert after.submission_id > withdrawn.submission_id
+    assert store.get(withdrawn.grade_id) is None
+
+
 # --------------------------------------------------------------------------- migrations
 
 
@@ -244,7 +254,7 @@ def test_migration_from_schema_1_keeps_data(tmp_path: Path) -> None:
         assert "eval_runs" not in {r[0] for r in c.execute("SELECT name FROM sqlite_master")}
 
     store = Store(path)
-    assert store.version() == SCHEMA_VERSION == 2
+    assert store.version() == SCHEMA_VERSION == 3
     rec = store.get(7)
     assert rec.story == STORY and rec.author == "" and rec.grade == grade
     assert rec.review.coach_level == 3 and rec.review.comment == "old review" and rec.review.coach == ""
@@ -252,7 +262,10 @@ def test_migration_from_schema_1_keeps_data(tmp_path: Path) -> None:
     new = store.save("New story about a customer.", make_grade("New story about a customer.", 1), author="Kim")
     assert new.grade_id == 8 and store.get(new.grade_id).author == "Kim"
     with sqlite3.connect(path) as c:
-        assert [r[0] for r in c.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2]
+        assert [r[0] for r in c.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2, 3]
+    # ids continue above those the old store used, also once the newest story is withdrawn
+    store.delete_submission(new.submission_id)
+    assert store.save("Another one.", make_grade("Another one.", 1)).grade_id == 9
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from grader.types import Grade
 from grader.ui.common import T, settings, show_error, store
 from grader.ui.grade_view import show_grade
 
-RESULT = "grade_result"  # {"story": str, "grade": json, "rubric_id": str, "saved": grade id | None}
+RESULT = "grade_result"  # {"story", "typed" (the text box then), "grade": json, "rubric_id", "saved": grade id | None}
 
 
 def engine_choices(s: Settings) -> list[str]:
@@ -26,18 +26,26 @@ def engine_label(s: Settings):
     return lambda e: "local (offline)" if e == "local" else f"llm ({s.model})"
 
 
-def _sync_saved(result: dict, share: bool, author: str) -> None:
-    """Store the shown result while the box is ticked; remove it again when unticked."""
+def _sync_saved(result: dict, share: bool, author: str, stale: bool) -> None:
+    """Store the shown result while the box is ticked (with the name typed); remove it again when
+    unticked. Once the story in the box was changed (`stale`), the box is for the next grading:
+    ticking it or not neither stores nor removes the result shown, which is of the earlier text."""
     s = settings()
     grade = Grade.model_validate_json(result["grade"])
     if grade.status == "failed":
         if share:
             st.caption(T("grade.failed.not_saved"))
         return
+    name = author.strip()
     try:
-        if share and result.get("saved") is None:
-            record = store(s).save(result["story"], grade, shared=True, author=author)
-            result["saved"], result["submission"] = record.grade_id, record.submission_id
+        if stale:
+            st.info(T("grade.stale"))
+        elif share and result.get("saved") is None:
+            record = store(s).save(result["story"], grade, shared=True, author=name)
+            result["saved"], result["submission"], result["author"] = record.grade_id, record.submission_id, name
+        elif share and name != result.get("author"):
+            store(s).set_author(result["submission"], name)
+            result["author"] = name
         elif not share and result.get("saved") is not None:
             store(s).delete_submission(result["submission"])
             result["saved"] = None
@@ -89,7 +97,9 @@ def render() -> None:
             text = grading.check_story(story, s.max_chars)
             with st.spinner(T("grade.running")):
                 grade = grading.grade(text, rubric_id=rubric_id, engine=engine, settings=s)
-            st.session_state[RESULT] = {"story": text, "grade": grade.model_dump_json(), "rubric_id": rubric_id, "saved": None}
+            st.session_state[RESULT] = {
+                "story": text, "typed": story, "grade": grade.model_dump_json(), "rubric_id": rubric_id, "saved": None,
+            }
         except BadInputError as exc:
             st.error(str(exc))
         except GraderError as exc:
@@ -104,7 +114,7 @@ def render() -> None:
     except GraderError:
         rubric = None
     st.divider()
-    _sync_saved(result, share, author)
+    _sync_saved(result, share, author, stale=story != result.get("typed", story))
     show_grade(grade, result["story"], rubric)
     left, right = st.columns(2)
     left.download_button(

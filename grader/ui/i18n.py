@@ -81,7 +81,13 @@ STRINGS: dict[str, dict[str, str]] = {
     "grade.none": {"en": "none", "ko": "없음"},
     "grade.download_json": {"en": "Download JSON", "ko": "JSON 내려받기"},
     "grade.download_md": {"en": "Download Markdown", "ko": "Markdown 내려받기"},
-    "grade.saved": {"en": "Saved as #{id} and shared with coaches.", "ko": "#{id}로 저장되어 코치와 공유되었습니다."},
+    "grade.stale": {
+        "en": "You changed the story after grading: the result below is for the earlier text, and “Save / share with a coach” "
+        "now applies to your next grading. Click Grade to grade the new text.",
+        "ko": "평가 후 이야기를 고쳤습니다. 아래 결과는 고치기 전 글의 결과이며, ‘저장 / 코치와 공유’는 다음 평가에 적용됩니다. "
+        "고친 글을 평가하려면 ‘평가하기’를 누르세요.",
+    },
+    "grade.saved": {"en": "Saved as #{id} and shared with coaches.", "ko": "#{id}번으로 저장되어 코치와 공유되었습니다."},
     "grade.unsaved": {"en": "Removed: the story and its grade are no longer stored.", "ko": "삭제됨: 이야기와 평가가 더 이상 저장되어 있지 않습니다."},
     "grade.not_stored": {"en": "Not stored. Tick “Save / share with a coach” to keep it.", "ko": "저장되지 않았습니다. 보관하려면 ‘저장 / 코치와 공유’를 체크하세요."},
     # review page
