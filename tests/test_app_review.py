@@ -48,7 +48,15 @@ def test_open_mode_banner_and_queue(seeded) -> None:
     assert any("Open single-user mode" in i.value for i in at.info)
     queue = at.dataframe[0].value
     assert list(queue["#"]) == [seeded.b, seeded.a]  # shared only, newest first
-    assert list(queue["level"]) == [4, 2]
+    assert list(queue["level"]) == ["LV.4", "LV.2"] and list(queue["confidence"]) == ["0.90", "0.35"]
+
+
+def test_a_grading_without_level_shows_no_level_and_no_confidence(seeded) -> None:
+    story = "Kimchi stew: fry the pork, add kimchi and simmer."
+    c = seeded.store.save(story, make_grade(story, None, confidence=0.3), author="Jun")
+    queue = _page().dataframe[0].value
+    row = queue[queue["#"] == c.grade_id].iloc[0]
+    assert row["level"] == "–" and row["confidence"] == "–" and row["coach"] == "–"
 
 
 def test_passcode_gate(seeded, monkeypatch) -> None:
@@ -97,7 +105,7 @@ def test_coach_override_with_corrections_and_comment(seeded) -> None:
     at.run()
     assert list(at.dataframe[0].value["#"]) == [seeded.b]  # reviewed items leave the unreviewed queue
     at.checkbox(key="rf_unreviewed").uncheck().run()
-    assert list(at.dataframe[0].value["coach"])[1] == 1
+    assert list(at.dataframe[0].value["coach"])[1] == "LV.1"
 
 
 def test_blind_mode_hides_grader_level_until_coach_chooses(seeded) -> None:

@@ -69,9 +69,9 @@ def _queue(db: Store, blind: bool) -> None:
     rows = []
     for r in records:
         row = {"#": r.grade_id, "time": r.created_at, "author": r.author, "lang": r.language, "engine": r.engine}
-        if not blind:
-            row |= {"level": r.level, "confidence": round(r.confidence, 2)}
-        row |= {"coach": r.review.coach_level if r.review else None, "story": snippet(r.story, 80)}
+        if not blind:  # no level given (not enough evidence, failed): no level and no confidence to show
+            row |= {"level": _lv(r.level), "confidence": f"{r.confidence:.2f}" if r.level is not None else "–"}
+        row |= {"coach": _lv(r.review.coach_level if r.review else None), "story": snippet(r.story, 80)}
         rows.append(row)
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     by_id = {r.grade_id: r for r in records}
@@ -81,6 +81,10 @@ def _queue(db: Store, blind: bool) -> None:
     )
     st.divider()
     _detail(db, by_id[picked], blind)
+
+
+def _lv(level: int | None) -> str:
+    return f"LV.{level}" if level is not None else "–"
 
 
 def _detail(db: Store, r: Record, blind: bool) -> None:
