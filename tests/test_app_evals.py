@@ -67,6 +67,11 @@ def test_two_runs_are_compared(evals_env) -> None:
     runs = evals_env.store.eval_runs()
     assert len(runs) == 2 and runs[0].repeats == 2
     assert "repeat_alpha" in runs[0].report
+    assert f"Run {runs[0].id} finished" in at.get("progress")[0].proto.text
+    assert at.selectbox(key="evals_pick").value == runs[0].id  # the new run is shown, not the first one
+    assert f"{runs[0].id} · dev.jsonl · local · ×2" in texts_of(at)
+    at.selectbox(key="evals_pick").set_value(runs[1].id).run()  # picking an older run still works
+    assert at.selectbox(key="evals_pick").value == runs[1].id and f"{runs[1].id} · dev.jsonl · local · ×1" in texts_of(at)
     table = next(d.value for d in at.dataframe if "metric" in d.value.columns)
     assert "qwk" in list(table["metric"]) and {"A", "B", "Δ (B−A)", "95% CI"} <= set(table.columns)
     assert "Items whose level or status changed: 0" in texts_of(at)

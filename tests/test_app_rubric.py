@@ -23,10 +23,12 @@ class FakeIndex:
     def __init__(self) -> None:
         self.built: list[list] = []
         self.fail = False
+        self.searches = 0
 
     def search(self, text, k=8, *, kinds=None, rubric_id=None):
         if self.fail:
             raise IndexError_("the index is empty: run `grader index` first")
+        self.searches += 1
         hits = [
             Hit(id="co.L3.1", kind="indicator", text="Validates with customers", source="customer-obsession v1", score=0.81, level=3),
             Hit(id="passage:1", kind="passage", text="<script>x</script> passage", source="notes.md", location="notes.md § A", score=0.5),
@@ -34,7 +36,8 @@ class FakeIndex:
         return [h for h in hits if not kinds or h.kind in kinds][:k]
 
     def sources(self):
-        return [{"source_key": "corpus:rubrics/customer-obsession.yaml", "title": "Customer obsession", "kind": "indicator", "entries": 44}]
+        added = [{"source_key": f"doc:{p.name}", "title": p.stem, "kind": "passage", "entries": 3} for b in self.built for p in b]
+        return [{"source_key": "corpus:rubrics/customer-obsession.yaml", "title": "Customer obsession", "kind": "indicator", "entries": 44}] + added
 
     def build(self, paths=(), *, rebuild=False, progress=None):
         self.built.append(list(paths))
@@ -77,13 +80,21 @@ def test_search_sources_and_errors(fake_index) -> None:
     at.toggle(key="rubric_show_sources").set_value(True).run()
     sources = next(d.value for d in at.dataframe if "source_key" in d.value.columns)
     assert sources["entries"][0] == 44
+    hits = next(d.value for d in at.dataframe if "score" in d.value.columns)  # kept while other widgets are used
+    assert list(hits["id"]) == ["passage:1"] and fake_index.searches == 1  # shown again, not searched again
+    at.multiselect(key="rubric_kinds").set_value([])
+    at.button[0].click().run()  # a new search replaces the results
+    hits = next(d.value for d in at.dataframe if "score" in d.value.columns)
+    assert list(hits["id"]) == ["co.L3.1", "passage:1"] and fake_index.searches == 2
     fake_index.fail = True
     at.button[0].click().run()
     assert any("grader index" in e.value for e in at.error)
+    assert not any("score" in d.value.columns for d in at.dataframe)  # a failed search drops the old results
 
 
 def test_add_document_and_reindex(fake_index, app_env) -> None:
     at = _page()
+    at.toggle(key="rubric_show_sources").set_value(True).run()
     at.file_uploader(key="rubric_upload").set_value(("../My notes.md", "# Notes\n고객 인터뷰 메모".encode(), "text/markdown")).run()
     at.button(key="rubric_add").click().run()
     assert not at.exception
@@ -91,5 +102,7 @@ def test_add_document_and_reindex(fake_index, app_env) -> None:
     assert saved.read_text(encoding="utf-8") == "# Notes\n고객 인터뷰 메모"
     assert fake_index.built == [[saved]]
     assert any("3 added" in s.value for s in at.success)
+    sources = next(d.value for d in at.dataframe if "source_key" in d.value.columns)
+    assert list(sources["source_key"])[-1] == "doc:My_notes.md"  # listed right away, not on the next interaction
     at.button(key="rubric_reindex").click().run()
     assert fake_index.built[-1] == []

@@ -21,7 +21,7 @@ from grader.ui.grade_page import engine_choices, engine_label
 from grader.ui.render import md_escape
 
 EVALS_DIR = REPO_DIR / "evals"
-SHOW = "evals_show"
+SHOW = "evals_pick"  # key of the "Show run" selector; set to a new run id when a run finishes
 HEADLINE = ("n", "n_failed", "accuracy", "qwk", "within_one", "mae", "spearman", "repeat_alpha", "pair_agreement",
             "quote_validity", "citation_validity")
 
@@ -88,7 +88,7 @@ def _run(db: Store, s, path: Path, engine: str, repeats: int) -> None:
         show_error(exc)
         return
     bar.progress(1.0, text=T("evals.done", id=run_id))
-    st.session_state[SHOW] = run_id
+    st.session_state[SHOW] = run_id  # before the selector is created below, so it moves to the new run
 
 
 def show_run(run: EvalRun) -> None:
@@ -163,8 +163,9 @@ def _history(db: Store) -> None:
     ]), hide_index=True, width="stretch")
     by_id = {r.id: r for r in runs}
     ids = list(by_id)
-    current = st.session_state.get(SHOW)
-    shown = st.selectbox(T("evals.show"), ids, index=ids.index(current) if current in by_id else 0, key="evals_pick")
+    if st.session_state.get(SHOW) not in by_id:
+        st.session_state.pop(SHOW, None)  # a stale pick falls back to the newest run
+    shown = st.selectbox(T("evals.show"), ids, key=SHOW)
     show_run(by_id[shown])
     if len(ids) < 2:
         return

@@ -18,6 +18,7 @@ from grader.ui.common import T, lang, settings, show_error
 from grader.ui.render import md_escape, text_html
 
 DOC_TYPES = ["txt", "md", "markdown", "html", "htm", "pdf"]
+HITS = "rubric_hits"  # (query, rows) of the last search, kept until the next one
 
 
 def show_rubric(rubric: Rubric, rl: str) -> None:
@@ -51,21 +52,26 @@ def _search(s) -> None:
         kinds = c1.multiselect(T("rubric.kinds"), ["indicator", "principle", "passage"], key="rubric_kinds")
         k = c2.number_input("k", 1, 50, 8, key="rubric_k")
         go = st.form_submit_button(T("rubric.search"))
-    if not (go and query.strip()):
+    if go and query.strip():
+        st.session_state.pop(HITS, None)
+        try:
+            with st.spinner(T("rubric.indexing")):
+                hits = index_mod.ensure_index(s).search(query, k=int(k), kinds=kinds or None)
+        except GraderError as exc:
+            show_error(exc)
+            return
+        st.session_state[HITS] = (query, [
+            {"score": round(h.score, 3), "id": h.id, "kind": h.kind, "level": h.level, "source": h.location or h.source, "text": h.text}
+            for h in hits
+        ])
+    if HITS not in st.session_state:
         return
-    try:
-        with st.spinner(T("rubric.indexing")):
-            hits = index_mod.ensure_index(s).search(query, k=int(k), kinds=kinds or None)
-    except GraderError as exc:
-        show_error(exc)
-        return
-    if not hits:
+    shown, rows = st.session_state[HITS]
+    st.caption(f":material/search: {md_escape(shown)}")
+    if not rows:
         st.info(T("rubric.no_hits"))
         return
-    st.dataframe(pd.DataFrame([
-        {"score": round(h.score, 3), "id": h.id, "kind": h.kind, "level": h.level, "source": h.location or h.source, "text": h.text}
-        for h in hits
-    ]), hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 
 def _sources(s) -> None:
@@ -132,5 +138,7 @@ def render() -> None:
         st.error(T("grade.no_rubric", path=str(s.rubrics_dir)))
     st.divider()
     _search(s)
-    _sources(s)
+    sources = st.container()  # filled after _add_document, so a just-added or re-indexed source is listed
     _add_document(s)
+    with sources:
+        _sources(s)
