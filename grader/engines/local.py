@@ -30,13 +30,14 @@ from grader.types import Citation, EngineInfo, Evidence, Grade, IndicatorJudgmen
 
 SIM_PARTIAL = 0.045  # similarity above the sentence's mean over indicators that alone counts as partial
 MAX_EVIDENCE = 2
-MIN_WORDS = 5  # fewer words than this (ㅋㅋㅋ, symbols, numbers and markup don't count): nothing to grade
+MIN_WORDS = 5  # fewer words than this (ㅋㅋㅋ, one-letter words, symbols, numbers and markup don't count): nothing to grade
 _MARKUP = re.compile(r"<[^>]*>")
 _WORD = re.compile(r"[A-Za-z]{2,}|[가-힣]+")
 
 
 def _word_count(text: str) -> int:
-    """Words once HTML-like markup is removed (ㅋㅋ, symbols and numbers are not words)."""
+    """Words once HTML-like markup is removed (ㅋㅋ, one-letter words such as "I", symbols and
+    numbers are not words)."""
     return len(_WORD.findall(_MARKUP.sub(" ", text)))
 
 
@@ -246,7 +247,7 @@ class LocalEngine(Engine):
         warnings = []
         if too_few_words:
             warnings.append(
-                f"only {n_words} word(s) to read (ㅋㅋ, symbols, numbers and markup don't count): "
+                f"only {n_words} word(s) to read (ㅋㅋ, one-letter words, symbols, numbers and markup don't count): "
                 "write a few sentences about something you did at work"
             )
         as_customer = [s for s, c in zip(a.sentences, a.flags["customer"]) if c]
