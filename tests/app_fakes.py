@@ -109,6 +109,8 @@ class FakeEngine(Engine):
             level_name=rubric.level_name(level, language), confidence=0.42 + 0.1 * level, indicators=indicators,
             citations=[
                 Citation(id=f"co.L{level}.1", kind="indicator", source="customer-obsession v1", text=rubric.indicator(f"co.L{level}.1").text.get(language), location="LV"),
+                Citation(id="co.p1", kind="principle", source="Test source", text=rubric.principles[0].text.get(language),
+                         location=f"{rubric.id} v{rubric.version}, principles"),
                 Citation(id="passage:abc123", kind="passage", source="Notes <i>on</i> customers", text="A passage with <script>alert(1)</script> and **stars**", location="notes.md § Intro"),
             ],
             feedback=Feedback(strengths=["You <b>talked</b> to customers."], gaps=["No loop yet."], next_steps=["Ship a change and measure it."]),
@@ -118,6 +120,7 @@ class FakeEngine(Engine):
 
 # --------------------------------------------------------------------------- app fixture
 
+import json  # noqa: E402
 import re  # noqa: E402
 import types  # noqa: E402
 
@@ -147,6 +150,11 @@ def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> types.SimpleName
 def html_of(at) -> str:
     """All st.html bodies of an AppTest run, joined."""
     return "\n".join(h.value for h in at.html)
+
+
+def column_labels(table) -> dict[str, str]:
+    """The column headers an st.dataframe shows: column name -> label (from its column config)."""
+    return {name: conf.get("label", name) for name, conf in json.loads(table.proto.columns or "{}").items()}
 
 
 def texts_of(at) -> str:

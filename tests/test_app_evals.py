@@ -7,7 +7,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app_fakes import app_env, texts_of  # noqa: F401 - fixture
+from app_fakes import app_env, column_labels, texts_of  # noqa: F401 - fixture
 from grader import evals
 from grader.ui import evals_page
 
@@ -35,8 +35,10 @@ def evals_env(app_env, monkeypatch, tmp_path):
     return app_env
 
 
-def _page() -> AppTest:
-    return AppTest.from_function(evals_script, default_timeout=60).run()
+def _page(locale: str = "en-US") -> AppTest:
+    at = AppTest.from_function(evals_script, default_timeout=60)
+    at.context = {"locale": locale}  # the interface language follows the browser on a first visit
+    return at.run()
 
 
 def test_run_from_evals_dir_shows_metrics_charts_and_history(evals_env) -> None:
@@ -48,7 +50,9 @@ def test_run_from_evals_dir_shows_metrics_charts_and_history(evals_env) -> None:
     assert not at.exception
     assert at.get("progress") and "finished" in at.get("progress")[0].proto.text
     values = {m.label: m.value for m in at.metric}
-    assert values["n"] == "4" and values["accuracy"] == "0.667" and values["n_failed"] == "0"
+    assert values["n"] == "4" and values["accuracy"] == "0.667" and values["failed"] == "0"
+    # the fake engine gives "Nothing to see here." no level: accuracy is over 3 of the 4
+    assert "over the 3 stories given a level (of 4 with a gold level; 1 answered insufficient evidence)" in texts_of(at)
     assert len(at.get("vega_lite_chart")) == 2  # confusion heatmap + per-level recall
     runs = evals_env.store.eval_runs()
     assert len(runs) == 1 and runs[0].n == 4 and runs[0].accuracy == pytest.approx(2 / 3, abs=1e-3) and runs[0].model == "fake-1"
@@ -73,7 +77,7 @@ def test_two_runs_are_compared(evals_env) -> None:
     at.selectbox(key="evals_pick").set_value(runs[1].id).run()  # picking an older run still works
     assert at.selectbox(key="evals_pick").value == runs[1].id and f"{runs[1].id} · dev.jsonl · local · ×1" in texts_of(at)
     table = next(d.value for d in at.dataframe if "metric" in d.value.columns)
-    assert "qwk" in list(table["metric"]) and {"A", "B", "Δ (B−A)", "95% CI"} <= set(table.columns)
+    assert "QWK" in list(table["metric"]) and {"A", "B", "Δ (B−A)", "95% CI"} <= set(table.columns)
     assert "Items whose level or status changed: 0" in texts_of(at)
 
 
@@ -93,3 +97,30 @@ def test_upload_and_malformed_upload(evals_env) -> None:
     assert len(runs) == 1 and runs[0].n == 2
     saved = evals_env.settings.data_dir / "eval-uploads"
     assert runs[0].file.startswith(str(saved)) and "my_set-" in runs[0].file  # name made safe, kept under data dir
+
+
+def test_korean_metrics_coverage_and_headers(evals_env) -> None:
+    at = _page("ko-KR")
+    at.button(key="evals_run").click().run()
+    assert not at.exception
+    values = {m.label: m.value for m in at.metric}
+    assert values["항목 수"] == "4" and values["정확도"] == "0.667" and values["±1 일치"]
+    assert "레벨을 받은 3개로 계산했습니다. 1개는 근거 부족으로 판정되었습니다." in texts_of(at)
+    assert column_labels(at.dataframe[0])["time"] == "시각"  # the run history; the data keeps its column names
+    heatmap = json.dumps(json.loads(at.get("vega_lite_chart")[0].proto.spec), ensure_ascii=False)
+    assert '"title": "정답"' in heatmap and '"title": "예측"' in heatmap
+
+
+def test_coverage_counts_failed_and_not_work_items_from_the_report() -> None:
+    def script() -> None:
+        from grader.ui.evals_page import _coverage
+
+        _coverage({"extra": {"n_labeled": 174, "n_scored": 162, "n_insufficient": 10, "n_not_work": 46, "insufficient_rate": 0.9783}})
+        _coverage({"n": 3})  # an older report without the counts: no line
+
+    at = AppTest.from_function(script).run()
+    assert [c.value for c in at.caption] == [
+        "Accuracy, QWK, within one, MAE and Spearman are over the 162 stories given a level (of 174 with a gold level; "
+        "10 answered insufficient evidence). 2 of them failed and are left out too. The 46 not-work texts expect "
+        "insufficient evidence and are not in these figures (judged insufficient: 0.978)."
+    ]

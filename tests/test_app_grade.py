@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from streamlit.testing.v1 import AppTest
 
 from app_fakes import APP, app_env, html_of, texts_of  # noqa: F401 - fixture
@@ -38,9 +40,10 @@ def test_grade_flow_shows_ladder_evidence_indicators_citations_feedback(app_env)
     assert any(m.label == "Confidence" and m.value == "0.72" for m in at.metric)
     table = at.dataframe[0].value
     assert list(table["indicator"][:4]) == ["co.L2.1", "co.L1.1", "co.L0.1", "co.L3.1"]  # met (highest first), partial
-    assert set(table["status"]) == {"met", "partial", "no_evidence"}
+    assert set(table["status"]) == {"met", "partly met", "no evidence"}
     labels = [e.label for e in at.expander]
     assert any("co\\.L3\\.1" in x for x in labels) and any("passage" in x for x in labels)
+    assert any("co\\.p1" in x and x.endswith("principles") for x in labels)
     assert "Ship a change and measure it." in page  # next steps
     assert len(at.get("download_button")) == 2
     assert app_env.store.records(shared_only=False) == []  # nothing stored without the tick
@@ -166,6 +169,22 @@ def test_korean_interface_switch(app_env) -> None:
     assert not at.exception
     assert 'data-level="2" aria-current="step"' in html_of(at) and "집착" in html_of(at)
     assert any(m.label == "신뢰도" for m in at.metric)
+    table = at.dataframe[0]
+    assert set(table.value["status"]) == {"충족", "부분 충족", "근거 없음"}  # not the raw met / partial / no_evidence
+    width = json.loads(table.proto.columns)["status"]["width"]
+    assert isinstance(width, int) and width >= 100  # "small" (75 px) cut "no evidence" to "no evidenc"
+    assert any(e.label.endswith("원칙") for e in at.expander)  # the principle's "principles" location
+
+
+def test_korean_input_errors(app_env, monkeypatch) -> None:
+    monkeypatch.setenv("GRADER_MAX_CHARS", "100")
+    at = _app()
+    at.sidebar.radio[0].set_value("ko").run()
+    _grade(at, "   \n ")
+    assert [e.value for e in at.error] == ["이야기가 비어 있습니다. 어떻게 일하는지 몇 문장 써 주세요."]
+    _grade(at, "고객 " * 60)
+    assert [e.value for e in at.error] == ["이야기가 180자로 제한(100자)을 넘습니다. 줄인 뒤 다시 평가하세요."]
+    assert app_env.engine.calls == 0
 
 
 def test_first_visit_follows_browser_language(app_env) -> None:

@@ -70,3 +70,4 @@ def test_every_interface_string_has_both_languages_and_same_fields() -> None:
         assert fields(entry["en"]) == fields(entry["ko"]), key
     assert t("grade.counter", "ko", n=1200, limit=20000) == "1,200 / 20,000자"
     assert t("no.such.key", "ko") == "no.such.key"
+    assert t("nav.rubric", "ko") == t("rubric.title", "ko") == "루브릭과 자료"  # the menu and the page title agree

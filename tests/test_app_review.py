@@ -7,7 +7,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app_fakes import app_env, html_of, make_grade, texts_of  # noqa: F401 - fixture
+from app_fakes import app_env, column_labels, html_of, make_grade, texts_of  # noqa: F401 - fixture
 from grader import metrics
 from grader.ui import review_page
 from grader.ui.review_page import passcode_ok
@@ -22,8 +22,10 @@ def review_script() -> None:
     render()
 
 
-def _page() -> AppTest:
-    return AppTest.from_function(review_script, default_timeout=30).run()
+def _page(locale: str = "en-US") -> AppTest:
+    at = AppTest.from_function(review_script, default_timeout=30)
+    at.context = {"locale": locale}  # the interface language follows the browser on a first visit
+    return at.run()
 
 
 @pytest.fixture()
@@ -166,3 +168,16 @@ def test_agreement_dashboard_and_export(seeded, monkeypatch) -> None:
     lines = [json.loads(x) for x in exported[-1].splitlines()]
     assert {x["id"]: x["level"] for x in lines} == {f"review-{seeded.a}": 2, f"review-{seeded.b}": 3, f"review-{c}": 2}
     assert all(x["tags"] == ["coach-review"] and x["source"] == "review" for x in lines)
+
+
+def test_korean_queue_headers_filters_and_statuses(seeded) -> None:
+    story = "Kimchi stew: fry the pork, add kimchi and simmer."
+    c = seeded.store.save(story, make_grade(story, None, confidence=0.3), author="Jun").grade_id
+    at = _page("ko-KR")
+    assert not at.exception
+    labels = column_labels(at.dataframe[0])
+    assert labels["time"] == "시각" and labels["coach"] == "코치 레벨" and labels["story"] == "이야기"
+    assert at.multiselect(key="rf_engines").proto.placeholder == "전체"
+    at.selectbox(key="review_pick").set_value(c).run()
+    assert "평가기: 레벨 없음 (근거 부족)" in texts_of(at)
+    assert at.selectbox(key=f"corr_{c}_co.L0.1").options == ["충족", "부분 충족", "미충족", "근거 없음"]

@@ -7,7 +7,7 @@ import types
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app_fakes import app_env, html_of, texts_of  # noqa: F401 - fixture
+from app_fakes import app_env, column_labels, html_of, texts_of  # noqa: F401 - fixture
 from grader import index as index_mod
 from grader.errors import IndexError_
 from grader.types import Hit
@@ -54,8 +54,10 @@ def fake_index(app_env, monkeypatch) -> FakeIndex:
     return fake
 
 
-def _page() -> AppTest:
-    return AppTest.from_function(rubric_script, default_timeout=30).run()
+def _page(locale: str = "en-US") -> AppTest:
+    at = AppTest.from_function(rubric_script, default_timeout=30)
+    at.context = {"locale": locale}  # the interface language follows the browser on a first visit
+    return at.run()
 
 
 def test_rubric_by_level_in_both_languages(fake_index) -> None:
@@ -106,3 +108,14 @@ def test_add_document_and_reindex(fake_index, app_env) -> None:
     assert list(sources["source_key"])[-1] == "doc:My_notes.md"  # listed right away, not on the next interaction
     at.button(key="rubric_reindex").click().run()
     assert fake_index.built[-1] == []
+
+
+def test_korean_headers_kinds_and_placeholder(fake_index) -> None:
+    at = _page("ko-KR")
+    assert column_labels(at.tabs[3].dataframe[0])["indicator"] == "지표"
+    assert at.multiselect(key="rubric_kinds").proto.placeholder == "전체"
+    at.text_input(key="rubric_query").input("고객 인터뷰")
+    at.button[0].click().run()
+    hits = next(d for d in at.dataframe if "score" in d.value.columns)
+    assert column_labels(hits)["score"] == "유사도" and column_labels(hits)["source"] == "출처"
+    assert list(hits.value["kind"]) == ["지표", "문단"] and hits.proto.placeholder == "–"  # a passage has no level

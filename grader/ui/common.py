@@ -7,7 +7,7 @@ import streamlit as st
 from grader.config import Settings
 from grader.errors import GraderError
 from grader.store import Store
-from grader.ui.i18n import LANGS, t
+from grader.ui.i18n import LANGS, STRINGS, t
 
 LANG_KEY = "ui_lang"
 
@@ -28,6 +28,26 @@ def lang() -> str:
 def T(key: str, **values: object) -> str:
     """Interface string in the chosen interface language."""
     return t(key, lang(), **values)
+
+
+def tr(prefix: str, value: object) -> str:
+    """The interface label of a data value (a status, a column name…): STRINGS[prefix.value], else
+    the value itself; None as "–"."""
+    if value is None:
+        return "–"
+    key = f"{prefix}.{value}"
+    return T(key) if key in STRINGS else str(value)
+
+
+def table(rows: list[dict], column_config: dict | None = None, **kwargs: object) -> None:
+    """A read-only table with its headers in the interface language (the data keeps its column
+    names) and "–" for missing values."""
+    import pandas as pd  # on use: keeps the first page quick to appear
+
+    data = pd.DataFrame(rows)
+    labels = {c: tr("col", c) for c in data.columns}
+    st.dataframe(data, hide_index=True, width="stretch", placeholder="–",
+                 column_config=labels | (column_config or {}), **kwargs)
 
 
 def settings() -> Settings:

@@ -9,14 +9,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 
 from grader.config import REPO_DIR
 from grader.errors import GraderError
 from grader.store import EvalRun, Store
 from grader.ui.charts import heatmap, per_level_bars
-from grader.ui.common import T, settings, show_error, store
+from grader.ui.common import T, settings, show_error, store, table, tr
 from grader.ui.grade_page import engine_choices, engine_label
 from grader.ui.render import md_escape
 
@@ -98,27 +97,29 @@ def show_run(run: EvalRun) -> None:
     for i in range(0, len(keys), 6):
         cols = st.columns(6)
         for col, k in zip(cols, keys[i : i + 6]):
-            col.metric(k, _fmt(r.get(k)))
+            col.metric(tr("col", k), _fmt(r.get(k)))
+    _coverage(r)
     for warning in ((r.get("extra") or {}).get("run") or {}).get("warnings") or []:
         st.warning(md_escape(str(warning)))
     lat = r.get("latency_ms") or {}
     if lat:
-        st.caption(f"latency p50 {_fmt(lat.get('p50'))} ms · p95 {_fmt(lat.get('p95'))} ms")
+        st.caption(T("evals.latency", p50=_fmt(lat.get("p50")), p95=_fmt(lat.get("p95"))))
     left, right = st.columns(2)
     if r.get("confusion"):
         with left:
             st.markdown(f"**{T('evals.confusion')}**")
-            st.altair_chart(heatmap(r["confusion"], "gold", "predicted"), width="stretch")
+            st.altair_chart(heatmap(r["confusion"], T("col.gold"), T("col.predicted"), T("col.count")), width="stretch")
     if r.get("per_level"):
         with right:
             st.markdown(f"**{T('evals.per_level')}**")
-            st.altair_chart(per_level_bars(r["per_level"]), width="stretch")
+            titles = {f: T(f"col.{f}") for f in ("level", "recall", "precision")} | {"n": T("col.n_gold")}
+            st.altair_chart(per_level_bars(r["per_level"], titles), width="stretch")
     by_lang = r.get("by_lang") or {}
     if by_lang:
         st.markdown(f"**{T('evals.by_lang')}**")
         rows = [{"lang": k, **{m: v.get(m) for m in ("n", "accuracy", "qwk", "within_one", "mae") if isinstance(v, dict)}}
                 for k, v in by_lang.items()]
-        st.dataframe(pd.DataFrame(rows), hide_index=True)
+        table(rows)
     out = Path(run.out_dir)
     if not out.is_dir():
         st.caption(T("evals.missing_dir", path=str(out)))
@@ -131,6 +132,20 @@ def show_run(run: EvalRun) -> None:
                                 key=f"dl_{name}_{run.id}", on_click="ignore")
 
 
+def _coverage(r: dict[str, Any]) -> None:
+    """Which items the agreement figures are over, in the report's own counts (extra.n_scored etc.)."""
+    x = r.get("extra") or {}
+    if x.get("n_scored") is None or x.get("n_labeled") is None:
+        return  # a report from before these counts
+    lines = [T("evals.coverage", scored=x["n_scored"], labeled=x["n_labeled"], insufficient=x.get("n_insufficient", 0))]
+    failed = x["n_labeled"] - x["n_scored"] - x.get("n_insufficient", 0)  # labeled = scored + insufficient + failed
+    if failed > 0:
+        lines.append(T("evals.coverage.failed", failed=failed))
+    if x.get("n_not_work"):
+        lines.append(T("evals.coverage.not_work", n=x["n_not_work"], rate=_fmt(x.get("insufficient_rate"))))
+    st.caption(" ".join(lines))
+
+
 def show_comparison(result: dict[str, Any]) -> None:
     """Render grader.evals.compare_runs(a, b): metric deltas (b - a) with paired 95% intervals, changed items."""
     st.caption(T("evals.compare.counts", common=result.get("n_common", 0), paired=result.get("n_paired", 0)))
@@ -139,15 +154,16 @@ def show_comparison(result: dict[str, Any]) -> None:
         p = m.get("paired") or {}
         ci = p.get("ci95")
         rows.append({
-            "metric": name, "A": m.get("a"), "B": m.get("b"), "Δ (B−A)": m.get("delta"), "paired Δ": p.get("delta"),
+            "metric": tr("col", name), "A": m.get("a"), "B": m.get("b"), "Δ (B−A)": m.get("delta"), "paired Δ": p.get("delta"),
             "95% CI": f"[{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else None, "significant": p.get("significant"),
         })
     if rows:
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+        table(rows)
     changed = result.get("changed") or []
     st.markdown(f"**{T('evals.changed', n=len(changed))}**")
     if changed:
-        st.dataframe(pd.DataFrame(changed), hide_index=True, width="stretch")
+        table([{**c, "a_status": tr("status", c.get("a_status")), "b_status": tr("status", c.get("b_status")),
+                "vs_gold": tr("evals.vs", c.get("vs_gold"))} for c in changed])
 
 
 def _history(db: Store) -> None:
@@ -156,11 +172,11 @@ def _history(db: Store) -> None:
     if not runs:
         st.info(T("evals.no_runs"))
         return
-    st.dataframe(pd.DataFrame([
+    table([
         {"run": r.id, "time": r.created_at, "file": Path(r.file).name, "engine": r.engine, "repeats": r.repeats,
          "n": r.n, "accuracy": r.accuracy, "qwk": r.qwk, "within_one": r.within_one}
         for r in runs
-    ]), hide_index=True, width="stretch")
+    ])
     by_id = {r.id: r for r in runs}
     ids = list(by_id)
     if st.session_state.get(SHOW) not in by_id:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from grader.types import Grade, Rubric
-from grader.ui.common import T, lang
+from grader.types import Citation, Grade, Rubric
+from grader.ui.common import T, lang, table, tr
 from grader.ui.render import (
     evidence_spans,
     highlight_html,
@@ -51,23 +51,27 @@ def show_story(story: str, grade: Grade | None, statuses: dict[str, str] | None 
 
 
 def show_indicators(grade: Grade, rubric: Rubric | None, statuses: dict[str, str] | None = None) -> None:
-    import pandas as pd  # on use: keeps the first page quick to appear
-
     rows = indicator_rows(grade, rubric, grade.language, statuses)
     if not rows:
         return
+    for row in rows:
+        row["status"] = tr("status", row["status"])
     col = st.column_config
-    st.dataframe(
-        pd.DataFrame(rows), hide_index=True, width="stretch",
-        column_config={
-            "indicator": col.TextColumn(T("col.indicator"), width="small"),
-            "level": col.NumberColumn(T("col.level"), width="small"),
-            "status": col.TextColumn(T("col.status"), width="small"),
-            "evidence": col.TextColumn(T("col.evidence"), width="large"),
-            "criterion": col.TextColumn(T("col.criterion"), width="large"),
-            "note": col.TextColumn(T("col.note")),
-        },
-    )
+    table(rows, column_config={
+        "indicator": col.TextColumn(T("col.indicator"), width="small"),
+        "level": col.NumberColumn(T("col.level"), width="small"),
+        "status": col.TextColumn(T("col.status"), width=110),
+        "evidence": col.TextColumn(T("col.evidence"), width="large"),
+        "criterion": col.TextColumn(T("col.criterion"), width="large"),
+        "note": col.TextColumn(T("col.note")),
+    })
+
+
+def _location(c: Citation) -> str:
+    """Where a cited entry is, with the index's "principles" in the interface language."""
+    if c.kind == "principle" and c.location.endswith(", principles"):
+        return c.location.removesuffix("principles") + T("grade.principles")
+    return c.location
 
 
 def show_citations(grade: Grade) -> None:
@@ -78,10 +82,10 @@ def show_citations(grade: Grade) -> None:
             continue
         st.markdown(f"**{title}**")
         for c in items:
-            label = f"{c.id} · {c.location or c.source}"
-            with st.expander(md_escape(label)):
+            location = _location(c)
+            with st.expander(md_escape(f"{c.id} · {location or c.source}")):
                 st.html(text_html(c.text))
-                where = c.source + (f" — {c.location}" if c.location else "")
+                where = c.source + (f" — {location}" if location else "")
                 st.caption(md_escape(T("grade.source", source=where)))
 
 

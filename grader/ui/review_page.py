@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 
-import pandas as pd
 import streamlit as st
 
 from grader import grading
@@ -13,7 +12,7 @@ from grader.store import INDICATOR_STATUSES, Record, Store
 from grader.store_export import agreement, eval_set_jsonl, review_pairs, reviews_csv
 from grader.types import Rubric
 from grader.ui.charts import heatmap
-from grader.ui.common import T, lang, settings, show_error, store
+from grader.ui.common import T, lang, settings, show_error, store, table, tr
 from grader.ui.grade_view import show_citations, show_feedback, show_indicators, show_level, show_story
 from grader.ui.render import level_label, md_escape, snippet
 
@@ -53,11 +52,13 @@ def _rubric(rubric_id: str) -> Rubric | None:
 def _queue(db: Store, blind: bool) -> None:
     c1, c2, c3, c4, c5 = st.columns([1, 1.3, 1.2, 1, 1])
     unreviewed = c1.checkbox(T("review.f.unreviewed"), value=True, key="rf_unreviewed")
-    levels = c2.multiselect(T("review.f.levels"), LEVELS, key="rf_levels", format_func=lambda v: f"LV.{v}", disabled=blind)
+    every = T("filter.all")  # an empty filter lets everything through
+    levels = c2.multiselect(T("review.f.levels"), LEVELS, key="rf_levels", format_func=lambda v: f"LV.{v}", disabled=blind,
+                            placeholder=every)
     low = c3.checkbox(T("review.f.low_conf"), key="rf_low", disabled=blind)
     threshold = c3.slider(T("review.f.threshold"), 0.05, 1.0, 0.5, 0.05, key="rf_threshold", disabled=blind or not low)
-    engines = c4.multiselect(T("review.f.engines"), ["local", "llm"], key="rf_engines")
-    langs = c5.multiselect(T("review.f.langs"), ["ko", "en"], key="rf_langs")
+    engines = c4.multiselect(T("review.f.engines"), ["local", "llm"], key="rf_engines", placeholder=every)
+    langs = c5.multiselect(T("review.f.langs"), ["ko", "en"], key="rf_langs", placeholder=every)
     records = db.records(
         unreviewed=unreviewed, levels=None if blind else levels or None,
         max_confidence=threshold if low and not blind else None, engines=engines or None, languages=langs or None,
@@ -73,7 +74,7 @@ def _queue(db: Store, blind: bool) -> None:
             row |= {"level": _lv(r.level), "confidence": f"{r.confidence:.2f}" if r.level is not None else "–"}
         row |= {"coach": _lv(r.review.coach_level if r.review else None), "story": snippet(r.story, 80)}
         rows.append(row)
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    table(rows, column_config={"coach": T("col.coach_level")})
     by_id = {r.grade_id: r for r in records}
     picked = st.selectbox(
         T("review.pick"), list(by_id), key="review_pick",
@@ -113,17 +114,19 @@ def _detail(db: Store, r: Record, blind: bool) -> None:
     if grade.level is not None:
         st.markdown(md_escape(T("review.grader_level", label=level_label(rubric, grade.level, lang()), conf=grade.confidence)))
     else:
-        st.markdown(md_escape(T("review.grader_none", status=grade.status)))
+        st.markdown(md_escape(T("review.grader_none", status=tr("status", grade.status))))
     show_level(grade, rubric)
     corrections: dict[str, str] = {}
     current = dict(r.review.indicator_corrections) if r.review else {}
     with st.expander(T("review.corrections"), expanded=False):
         cols = st.columns(2)
+        names = {s: tr("status", s) for s in INDICATOR_STATUSES}  # looked up now: AppTest formats outside the run
         for i, j in enumerate(grade.indicators):
             default = current.get(j.id, j.status)
             label = j.id + (f" — {rubric.indicator(j.id).text.get(grade.language)}" if rubric and _has(rubric, j.id) else "")
             chosen = cols[i % 2].selectbox(
                 md_escape(label), INDICATOR_STATUSES, index=INDICATOR_STATUSES.index(default), key=f"corr_{gid}_{j.id}",
+                format_func=names.__getitem__,
             )
             if chosen != j.status:
                 corrections[j.id] = chosen
@@ -147,11 +150,11 @@ def _detail(db: Store, r: Record, blind: bool) -> None:
     earlier = db.reviews_of(gid)
     if earlier:
         with st.expander(T("review.previous", n=len(earlier))):
-            st.dataframe(pd.DataFrame([
+            table([
                 {"time": v.created_at, "coach": v.coach, "level": v.coach_level, "blind": v.blind, "comment": v.comment,
-                 "corrections": ", ".join(f"{k}→{s}" for k, s in v.indicator_corrections.items())}
+                 "corrections": ", ".join(f"{k}→{tr('status', s)}" for k, s in v.indicator_corrections.items())}
                 for v in earlier
-            ]), hide_index=True, width="stretch")
+            ])
 
 
 def _has(rubric: Rubric, ident: str) -> bool:
@@ -176,7 +179,7 @@ def _agreement(db: Store) -> None:
     c[2].metric(T("review.exact"), fmt(stats["exact"]))
     c[3].metric(T("review.within_one"), fmt(stats["within_one"]))
     st.markdown(f"**{T('review.confusion')}**")
-    st.altair_chart(heatmap(stats["confusion"], "coach", "grader"), width="stretch")
+    st.altair_chart(heatmap(stats["confusion"], T("col.coach"), T("col.grader"), T("col.count")), width="stretch")
 
 
 def _export(db: Store) -> None:

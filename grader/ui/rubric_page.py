@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
 from grader import grading
@@ -14,7 +13,7 @@ from grader import index as index_mod
 from grader.errors import GraderError
 from grader.rubric import rubric_files
 from grader.types import Rubric
-from grader.ui.common import T, lang, settings, show_error
+from grader.ui.common import T, lang, settings, show_error, table, tr
 from grader.ui.render import md_escape, text_html
 
 DOC_TYPES = ["txt", "md", "markdown", "html", "htm", "pdf"]
@@ -30,14 +29,12 @@ def show_rubric(rubric: Rubric, rl: str) -> None:
         st.caption(md_escape(src.url))
     if rubric.principles:
         with st.expander(T("rubric.principles")):
-            st.dataframe(pd.DataFrame([{"id": p.id, "text": p.text.get(rl)} for p in rubric.principles]),
-                         hide_index=True, width="stretch")
+            table([{"id": p.id, "text": p.text.get(rl)} for p in rubric.principles])
     tabs = st.tabs([f"LV.{lv.level} {lv.name.get(rl)}" for lv in rubric.levels])
     for tab, lv in zip(tabs, rubric.levels):
         with tab:
             st.html(text_html(lv.summary.get(rl)))
-            st.dataframe(pd.DataFrame([{"id": i.id, "indicator": i.text.get(rl)} for i in lv.indicators]),
-                         hide_index=True, width="stretch")
+            table([{"id": i.id, "indicator": i.text.get(rl)} for i in lv.indicators])
             if lv.examples:
                 st.markdown(f"**{T('rubric.examples')}**")
                 for ex in lv.examples:
@@ -49,8 +46,10 @@ def _search(s) -> None:
     with st.form("rubric_search"):
         query = st.text_input(T("rubric.query"), key="rubric_query")
         c1, c2 = st.columns([3, 1])
-        kinds = c1.multiselect(T("rubric.kinds"), ["indicator", "principle", "passage"], key="rubric_kinds")
-        k = c2.number_input("k", 1, 50, 8, key="rubric_k")
+        names = {k: tr("kind", k) for k in ("indicator", "principle", "passage")}
+        kinds = c1.multiselect(T("rubric.kinds"), list(names), key="rubric_kinds", format_func=names.__getitem__,
+                               placeholder=T("filter.all"))
+        k = c2.number_input(T("rubric.k"), 1, 50, 8, key="rubric_k")
         go = st.form_submit_button(T("rubric.search"))
     if go and query.strip():
         st.session_state.pop(HITS, None)
@@ -71,7 +70,7 @@ def _search(s) -> None:
     if not rows:
         st.info(T("rubric.no_hits"))
         return
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    table([{**row, "kind": tr("kind", row["kind"])} for row in rows])
 
 
 def _sources(s) -> None:
@@ -83,7 +82,7 @@ def _sources(s) -> None:
     except GraderError as exc:
         show_error(exc)
         return
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    table([{**row, "kind": tr("kind", row["kind"])} for row in rows])
 
 
 def _build(s, paths: list[Path]) -> None:
