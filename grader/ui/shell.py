@@ -10,8 +10,10 @@ import streamlit as st
 from grader.ui.common import LANG_KEY, T, default_lang
 from grader.ui.i18n import LANG_NAMES, LANGS
 
-# imported in the background after the first page is shown (they take seconds on a small machine)
-WARM_MODULES = ("pandas", "altair", "grader.engines.local", "grader.index", "grader.store_export")
+# imported in the background after the first page is shown (they take seconds on a small machine),
+# in the order a first grading needs them: the engine, then pandas for the result's tables; altair
+# (charts of the Review and Evals pages) last, so it does not compete with a first click for the CPU
+WARM_MODULES = ("grader.engines.local", "grader.index", "pandas", "grader.store_export", "altair")
 
 
 def language_switch() -> str:
