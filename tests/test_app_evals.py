@@ -79,6 +79,11 @@ def test_two_runs_are_compared(evals_env) -> None:
     table = next(d.value for d in at.dataframe if "metric" in d.value.columns)
     assert "QWK" in list(table["metric"]) and {"A", "B", "Δ (B−A)", "95% CI"} <= set(table.columns)
     assert "Items whose level or status changed: 0" in texts_of(at)
+    assert (at.selectbox(key="evals_cmp_a").value, at.selectbox(key="evals_cmp_b").value) == (runs[1].id, runs[0].id)
+    at.button(key="evals_run").click().run()  # a third run: compared with the second, not the old pair
+    third = evals_env.store.eval_runs()[0]
+    assert not at.exception and third.id not in (runs[0].id, runs[1].id)
+    assert (at.selectbox(key="evals_cmp_a").value, at.selectbox(key="evals_cmp_b").value) == (runs[0].id, third.id)
 
 
 def test_upload_and_malformed_upload(evals_env) -> None:

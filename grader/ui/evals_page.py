@@ -21,6 +21,7 @@ from grader.ui.render import md_escape
 
 EVALS_DIR = REPO_DIR / "evals"
 SHOW = "evals_pick"  # key of the "Show run" selector; set to a new run id when a run finishes
+CMP_A, CMP_B = "evals_cmp_a", "evals_cmp_b"  # the compared runs; a new run is compared with the one before it
 HEADLINE = ("n", "n_failed", "accuracy", "qwk", "within_one", "mae", "spearman", "repeat_alpha", "pair_agreement",
             "quote_validity", "citation_validity")
 
@@ -88,6 +89,8 @@ def _run(db: Store, s, path: Path, engine: str, repeats: int) -> None:
         return
     bar.progress(1.0, text=T("evals.done", id=run_id))
     st.session_state[SHOW] = run_id  # before the selector is created below, so it moves to the new run
+    st.session_state.pop(CMP_A, None)
+    st.session_state.pop(CMP_B, None)  # the comparison falls back to this run against the one before it
 
 
 def show_run(run: EvalRun) -> None:
@@ -187,8 +190,11 @@ def _history(db: Store) -> None:
         return
     st.subheader(T("evals.compare"))
     left, right = st.columns(2)
-    a = left.selectbox(T("evals.run_a"), ids, index=1, key="evals_cmp_a")
-    b = right.selectbox(T("evals.run_b"), ids, index=0, key="evals_cmp_b")
+    for key, default in ((CMP_A, ids[1]), (CMP_B, ids[0])):
+        if st.session_state.get(key) not in by_id:
+            st.session_state[key] = default
+    a = left.selectbox(T("evals.run_a"), ids, key=CMP_A)
+    b = right.selectbox(T("evals.run_b"), ids, key=CMP_B)
     if a == b:
         return
     try:
