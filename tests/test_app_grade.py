@@ -106,6 +106,7 @@ def test_the_box_acts_on_the_shown_result_only_while_its_story_is_in_the_box(app
     at.text_area(key="grade_story").input(STORY + " Again.").run()
     at.checkbox(key="grade_share").check().run()
     assert [r.story for r in app_env.store.records(shared_only=False)] == [STORY]
+    assert "Not stored" not in texts_of(at)  # "tick to keep it" would mislead: the box is ticked, for the next grading
     _grade(at, STORY + " Again.")
     assert sorted(r.story for r in app_env.store.records()) == [STORY, STORY + " Again."]
 
@@ -193,3 +194,27 @@ def test_first_visit_follows_browser_language(app_env) -> None:
     at.run()
     assert at.title[0].value == "일하는 방식 이야기 평가"
     assert at.sidebar.radio[0].value == "ko"
+
+
+def _two_pages() -> None:
+    """The Grade page's story box, drawn only while "on_grade" is set (as st.navigation draws one page)."""
+    import streamlit as st
+
+    from grader.ui.shell import keep_inputs
+
+    keep_inputs()
+    if st.session_state.get("on_grade", True):
+        st.text_area("story", key="grade_story")
+        st.checkbox("share", key="grade_share")
+
+
+def test_the_story_and_tick_survive_a_visit_to_another_page() -> None:
+    at = AppTest.from_function(_two_pages).run()
+    at.text_area(key="grade_story").input("My story about customers.").run()
+    at.checkbox(key="grade_share").check().run()
+    at.session_state["on_grade"] = False  # another page: the story box is not drawn
+    at.run()
+    at.session_state["on_grade"] = True
+    at.run()
+    assert at.text_area(key="grade_story").value == "My story about customers."
+    assert at.checkbox(key="grade_share").value is True

@@ -56,7 +56,7 @@ def _sync_saved(result: dict, share: bool, author: str, stale: bool) -> None:
         return
     if result.get("saved") is not None:
         st.success(T("grade.saved", id=result["saved"]))
-    else:
+    elif not stale:  # edited: the box is for the next grading, "tick to keep it" would mislead
         st.caption(T("grade.not_stored"))
 
 

@@ -16,6 +16,18 @@ from grader.ui.i18n import LANG_NAMES, LANGS
 WARM_MODULES = ("grader.engines.local", "grader.index", "pandas", "grader.store_export", "altair")
 
 
+# the Grade page's inputs; Streamlit forgets a widget's value once a run does not draw it
+GRADE_INPUTS = ("grade_story", "grade_author", "grade_share", "grade_rubric", "grade_engine")
+
+
+def keep_inputs() -> None:
+    """Re-save the Grade page's inputs on every run of any page, so the story, name and tick are
+    still there (and still match the result shown) after a visit to another page."""
+    for key in GRADE_INPUTS:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+
+
 def language_switch() -> str:
     if LANG_KEY not in st.session_state:
         st.session_state[LANG_KEY] = default_lang()
