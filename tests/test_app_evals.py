@@ -129,3 +129,23 @@ def test_coverage_counts_failed_and_not_work_items_from_the_report() -> None:
         "10 answered insufficient evidence). 2 of them failed and are left out too. The 46 not-work texts expect "
         "insufficient evidence and are not in these figures (judged insufficient: 0.978)."
     ]
+
+
+def test_runs_of_different_sets_are_not_compared(evals_env) -> None:
+    other = [{"id": f"o{k}", "text": "A customer wrote to me.", "level": 1, "lang": "en"} for k in range(3)]
+    folder = evals_page.EVALS_DIR
+    (folder / "other.jsonl").write_text("".join(json.dumps(x) + "\n" for x in other), encoding="utf-8")
+    at = _page()
+    at.selectbox(key="evals_file").set_value(folder / "dev.jsonl").run()
+    at.button(key="evals_run").click().run()
+    at.selectbox(key="evals_file").set_value(folder / "other.jsonl").run()
+    at.button(key="evals_run").click().run()
+    assert not at.exception
+    assert any("no item in common" in w.value for w in at.warning)  # dev vs other: no deltas shown
+    assert not any("metric" in d.value.columns for d in at.dataframe)
+    at.selectbox(key="evals_file").set_value(folder / "dev.jsonl").run()
+    at.button(key="evals_run").click().run()
+    dev_old, _, dev_new = [r.id for r in reversed(evals_env.store.eval_runs())]
+    # the new dev run is compared with the earlier dev run, not with the run of the other set
+    assert (at.selectbox(key="evals_cmp_a").value, at.selectbox(key="evals_cmp_b").value) == (dev_old, dev_new)
+    assert any("metric" in d.value.columns for d in at.dataframe)

@@ -152,6 +152,9 @@ def _coverage(r: dict[str, Any]) -> None:
 def show_comparison(result: dict[str, Any]) -> None:
     """Render grader.evals.compare_runs(a, b): metric deltas (b - a) with paired 95% intervals, changed items."""
     st.caption(T("evals.compare.counts", common=result.get("n_common", 0), paired=result.get("n_paired", 0)))
+    if not result.get("n_common"):  # different eval sets: differences of their metrics mean nothing
+        st.warning(T("evals.compare.disjoint"))
+        return
     rows = []
     for name, m in (result.get("metrics") or {}).items():
         p = m.get("paired") or {}
@@ -190,7 +193,8 @@ def _history(db: Store) -> None:
         return
     st.subheader(T("evals.compare"))
     left, right = st.columns(2)
-    for key, default in ((CMP_A, ids[1]), (CMP_B, ids[0])):
+    same_set = [r.id for r in runs[1:] if r.file == runs[0].file]  # the newest run's set, run before
+    for key, default in ((CMP_A, (same_set or ids[1:])[0]), (CMP_B, ids[0])):
         if st.session_state.get(key) not in by_id:
             st.session_state[key] = default
     a = left.selectbox(T("evals.run_a"), ids, key=CMP_A)

@@ -157,6 +157,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "evals.compare": {"en": "Compare two runs", "ko": "두 실행 비교"},
     "evals.run_a": {"en": "Run A", "ko": "실행 A"},
     "evals.run_b": {"en": "Run B", "ko": "실행 B"},
+    "evals.compare.disjoint": {
+        "en": "These two runs have no item in common (different eval sets), so their metrics are not compared.",
+        "ko": "두 실행에 공통 항목이 없어(서로 다른 평가셋) 지표를 비교하지 않습니다.",
+    },
     "evals.compare.counts": {"en": "{common} item(s) in both runs, {paired} with a gold level in both",
                              "ko": "두 실행에 공통 항목 {common}개, 정답 레벨이 있는 항목 {paired}개"},
     "evals.changed": {"en": "Items whose level or status changed: {n}", "ko": "레벨이나 상태가 바뀐 항목: {n}개"},
