@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -54,6 +55,7 @@ def test_run_from_evals_dir_shows_metrics_charts_and_history(evals_env) -> None:
     # the fake engine gives "Nothing to see here." no level: accuracy is over 3 of the 4
     assert "over the 3 stories given a level (of 4 with a gold level; 1 answered insufficient evidence)" in texts_of(at)
     assert len(at.get("vega_lite_chart")) == 2  # confusion heatmap + per-level recall
+    assert re.search(r"latency p50 [\d,]+ ms · p95 [\d,]+ ms", texts_of(at))  # whole milliseconds
     runs = evals_env.store.eval_runs()
     assert len(runs) == 1 and runs[0].n == 4 and runs[0].accuracy == pytest.approx(2 / 3, abs=1e-3) and runs[0].model == "fake-1"
     assert (evals_env.settings.data_dir / "eval-runs" / runs[0].id / "report.json").is_file()

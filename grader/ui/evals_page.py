@@ -106,7 +106,8 @@ def show_run(run: EvalRun) -> None:
         st.warning(md_escape(str(warning)))
     lat = r.get("latency_ms") or {}
     if lat:
-        st.caption(T("evals.latency", p50=_fmt(lat.get("p50")), p95=_fmt(lat.get("p95"))))
+        ms = lambda v: "–" if v is None else f"{v:,.0f}"  # noqa: E731 - whole milliseconds
+        st.caption(T("evals.latency", p50=ms(lat.get("p50")), p95=ms(lat.get("p95"))))
     left, right = st.columns(2)
     if r.get("confusion"):
         with left:
