@@ -10,9 +10,15 @@ class GraderError(Exception):
 
 
 class BadInputError(GraderError):
-    """The story or a file given by the user cannot be graded (empty, too long, binary, not UTF-8)."""
+    """The story or a file given by the user cannot be graded (empty, too long, binary, not UTF-8).
+    `reason` names the everyday cases ("empty", "too_long") so the app can word them in its own
+    interface language."""
 
     exit_code = 2
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class RubricError(GraderError):

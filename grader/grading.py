@@ -35,10 +35,11 @@ def check_story(data: str | bytes, max_chars: int) -> str:
     if controls > max(8, len(text) // 100):
         raise BadInputError("the input contains many control characters and looks like binary data, not a story")
     if not text.strip():
-        raise BadInputError("the story is empty: write a few sentences about how you work")
+        raise BadInputError("the story is empty: write a few sentences about how you work", reason="empty")
     if len(text) > max_chars:
         raise BadInputError(
-            f"the story is {len(text):,} characters; the limit is {max_chars:,} (GRADER_MAX_CHARS): shorten it"
+            f"the story is {len(text):,} characters; the limit is {max_chars:,} (GRADER_MAX_CHARS): shorten it",
+            reason="too_long",
         )
     return text
 

@@ -191,6 +191,14 @@ def test_bad_input_is_rejected_with_a_reason(data: str | bytes, message: str) ->
         check_story(data, 20000)
 
 
+def test_the_everyday_mistakes_are_named_for_the_app() -> None:
+    """The app words these two in its interface language by `reason`; others keep their text."""
+    for data, reason in (("  \n", "empty"), ("\ufeff", "empty"), ("x" * 101, "too_long"), (b"\xff\xfe", None)):
+        with pytest.raises(BadInputError) as caught:
+            check_story(data, 100)
+        assert caught.value.reason == reason
+
+
 def test_bom_is_dropped() -> None:
     assert check_story("\ufeffhello there".encode(), 100) == "hello there"
 

@@ -93,23 +93,22 @@ def render() -> None:
 
     if st.button(T("grade.button"), type="primary", key="grade_button"):
         st.session_state.pop(RESULT, None)
-        # the two everyday mistakes get a message in the interface language; check_story words the rest
-        if not story.strip():
-            st.error(T("grade.empty"))
-        elif n > s.max_chars:
-            st.error(T("grade.over_limit", n=n, limit=s.max_chars))
-        else:
-            try:
-                text = grading.check_story(story, s.max_chars)
-                with st.spinner(T("grade.running")):
-                    grade = grading.grade(text, rubric_id=rubric_id, engine=engine, settings=s)
-                st.session_state[RESULT] = {
-                    "story": text, "typed": story, "grade": grade.model_dump_json(), "rubric_id": rubric_id, "saved": None,
-                }
-            except BadInputError as exc:
+        try:
+            text = grading.check_story(story, s.max_chars)
+            with st.spinner(T("grade.running")):
+                grade = grading.grade(text, rubric_id=rubric_id, engine=engine, settings=s)
+            st.session_state[RESULT] = {
+                "story": text, "typed": story, "grade": grade.model_dump_json(), "rubric_id": rubric_id, "saved": None,
+            }
+        except BadInputError as exc:  # the two everyday mistakes in the interface language, the rest as check_story words them
+            if exc.reason == "empty":
+                st.error(T("grade.empty"))
+            elif exc.reason == "too_long":
+                st.error(T("grade.over_limit", n=n, limit=s.max_chars))
+            else:
                 st.error(str(exc))
-            except GraderError as exc:
-                show_error(exc)
+        except GraderError as exc:
+            show_error(exc)
 
     result = st.session_state.get(RESULT)
     if not result:
