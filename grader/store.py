@@ -78,6 +78,11 @@ class EvalRun(BaseModel):
     report: dict[str, Any] = Field(default_factory=dict)
 
 
+def _name(text: str) -> str:
+    """A person's name (author, coach) as stored: trimmed, at most 200 characters."""
+    return text.strip()[:200]
+
+
 class Store:
     """Handle on one SQLite file. Cheap to create; the file is opened on first use."""
 
@@ -161,7 +166,7 @@ class Store:
             conn.execute(
                 "INSERT INTO submissions (id, created_at, story, language, rubric_id, rubric_version, shared, author)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (sub, created, story, grade.language, grade.rubric.id, grade.rubric.version, int(shared), author.strip()[:200]),
+                (sub, created, story, grade.language, grade.rubric.id, grade.rubric.version, int(shared), _name(author)),
             )
             gid = next_id(conn, "grades")
             conn.execute(
@@ -180,7 +185,7 @@ class Store:
 
     def set_author(self, submission_id: int, author: str) -> None:
         with self._tx() as conn:
-            conn.execute("UPDATE submissions SET author = ? WHERE id = ?", (author.strip()[:200], submission_id))
+            conn.execute("UPDATE submissions SET author = ? WHERE id = ?", (_name(author), submission_id))
 
     def delete_submission(self, submission_id: int) -> bool:
         """Remove a story with its grades and reviews (the author withdrew it)."""
@@ -277,16 +282,16 @@ class Store:
             if status not in INDICATOR_STATUSES:
                 raise BadInputError(f"indicator status {status!r} must be one of {', '.join(INDICATOR_STATUSES)}")
             clean[ident] = status
-        created = now()
+        created, coach = now(), _name(coach)
         with self._tx() as conn:
             rid = conn.execute(
                 "INSERT INTO reviews (grade_id, coach_level, comment, indicator_corrections_json, blind, coach, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (grade_id, coach_level, comment.strip(), json.dumps(clean, ensure_ascii=False), int(blind),
-                 coach.strip()[:200], created),
+                 coach, created),
             ).lastrowid
         return Review(id=int(rid), grade_id=grade_id, coach_level=coach_level, comment=comment.strip(),
-                      indicator_corrections=clean, blind=blind, coach=coach.strip()[:200], created_at=created)
+                      indicator_corrections=clean, blind=blind, coach=coach, created_at=created)
 
     def reviews_of(self, grade_id: int) -> list[Review]:
         """Every review of a grade, oldest first (the last one counts)."""

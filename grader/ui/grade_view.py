@@ -7,6 +7,7 @@ import streamlit as st
 from grader.types import Citation, Grade, Rubric
 from grader.ui.common import T, lang, table, tr
 from grader.ui.render import (
+    confidence_text,
     evidence_spans,
     highlight_html,
     indicator_rows,
@@ -29,9 +30,8 @@ def show_level(grade: Grade, rubric: Rubric | None) -> None:
     if grade.status == "insufficient_evidence":
         st.warning(T("grade.insufficient"))
     cols = st.columns(3)
-    graded = grade.level is not None  # no level, so no confidence in one to show
-    cols[0].metric(T("grade.level"), f"LV.{grade.level}" if graded else "–")
-    cols[1].metric(T("grade.confidence"), f"{grade.confidence:.2f}" if graded else "–")
+    cols[0].metric(T("grade.level"), level_label(None, grade.level, ui))
+    cols[1].metric(T("grade.confidence"), confidence_text(grade.level, grade.confidence))
     cols[2].metric(T("grade.latency"), f"{grade.usage.latency_ms / 1000:.1f} s")
     if grade.level is not None:
         st.markdown(f"**{md_escape(level_label(rubric, grade.level, ui))}**")

@@ -40,6 +40,11 @@ def level_label(rubric: Rubric | None, level: int | None, lang: str) -> str:
     return f"LV.{level}"
 
 
+def confidence_text(level: int | None, confidence: float) -> str:
+    """The confidence as shown: none ("–") where no level was given, as there is no level to be sure of."""
+    return f"{confidence:.2f}" if level is not None else "–"
+
+
 def ladder_html(rubric: Rubric, level: int | None, lang: str) -> str:
     """The level ladder: one step per rubric level, the given level highlighted (aria-current)."""
     steps = []

@@ -14,7 +14,7 @@ from grader.types import Rubric
 from grader.ui.charts import heatmap
 from grader.ui.common import T, lang, settings, show_error, store, table, tr
 from grader.ui.grade_view import show_citations, show_feedback, show_indicators, show_level, show_story
-from grader.ui.render import level_label, md_escape, snippet
+from grader.ui.render import confidence_text, level_label, md_escape, snippet
 
 AUTH = "coach_ok"
 LEVELS = list(range(6))
@@ -70,9 +70,9 @@ def _queue(db: Store, blind: bool) -> None:
     rows = []
     for r in records:
         row = {"#": r.grade_id, "time": r.created_at, "author": r.author, "lang": r.language, "engine": r.engine}
-        if not blind:  # no level given (not enough evidence, failed): no level and no confidence to show
-            row |= {"level": _lv(r.level), "confidence": f"{r.confidence:.2f}" if r.level is not None else "–"}
-        row |= {"coach": _lv(r.review.coach_level if r.review else None), "story": snippet(r.story, 80)}
+        if not blind:
+            row |= {"level": level_label(None, r.level, ""), "confidence": confidence_text(r.level, r.confidence)}
+        row |= {"coach": level_label(None, r.review.coach_level if r.review else None, ""), "story": snippet(r.story, 80)}
         rows.append(row)
     table(rows, column_config={"coach": T("col.coach_level")})
     by_id = {r.grade_id: r for r in records}
@@ -82,10 +82,6 @@ def _queue(db: Store, blind: bool) -> None:
     )
     st.divider()
     _detail(db, by_id[picked], blind)
-
-
-def _lv(level: int | None) -> str:
-    return f"LV.{level}" if level is not None else "–"
 
 
 def _detail(db: Store, r: Record, blind: bool) -> None:

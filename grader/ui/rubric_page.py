@@ -41,6 +41,11 @@ def show_rubric(rubric: Rubric, rl: str) -> None:
                     st.html(text_html("• " + ex.get(rl), muted=True))
 
 
+def _entries(rows: list[dict]) -> None:
+    """Index entries (search hits, sources) as a table, their kind in the interface language."""
+    table([{**row, "kind": tr("kind", row["kind"])} for row in rows])
+
+
 def _search(s) -> None:
     st.subheader(T("rubric.search"))
     with st.form("rubric_search"):
@@ -70,7 +75,7 @@ def _search(s) -> None:
     if not rows:
         st.info(T("rubric.no_hits"))
         return
-    table([{**row, "kind": tr("kind", row["kind"])} for row in rows])
+    _entries(rows)
 
 
 def _sources(s) -> None:
@@ -82,7 +87,7 @@ def _sources(s) -> None:
     except GraderError as exc:
         show_error(exc)
         return
-    table([{**row, "kind": tr("kind", row["kind"])} for row in rows])
+    _entries(rows)
 
 
 def _build(s, paths: list[Path]) -> None:
