@@ -1,6 +1,9 @@
-"""Feedback text (strengths, gaps, next steps) in the story's language, from indicator judgments."""
+"""Feedback text (strengths, gaps, next steps) and the warnings about the story, in the story's
+language, from indicator judgments."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from grader.levels import level_of
 from grader.types import Feedback, IndicatorJudgment, Rubric
@@ -27,6 +30,33 @@ _T = {
         "step_evidence": "누구를 위해 무엇을, 얼마나 자주 했고 무엇이 바뀌었는지 적어 보세요. 의도보다 구체적인 행동이 중요합니다.",
     },
 }
+
+
+# warnings about the story itself, written like the feedback in the story's language (warnings
+# about the engine — endpoint, samples, repairs — stay in English: they are for whoever runs it)
+_W = {
+    "en": {
+        "too_few_words": "only {n} word(s) to read (ㅋㅋ, one-letter words, symbols, numbers and markup don't count): "
+        "write a few sentences about something you did at work",
+        "as_customer": "reads as told by a customer, not by the one serving: {quotes}: the grader needs your own account of how you work",
+        "set_aside": "ignored {n} sentence(s) addressed to the grader, not about work: {quotes}",
+        "mixed": "mixed: indifference (LV.0) behaviour appears beside the graded level",
+    },
+    "ko": {
+        "too_few_words": "읽을 수 있는 낱말이 {n}개뿐입니다(ㅋㅋ, 한 글자 낱말, 기호, 숫자, 마크업은 세지 않습니다). "
+        "직장에서 직접 한 일을 몇 문장으로 적어 주세요",
+        "as_customer": "일하는 사람이 아니라 고객의 입장에서 쓴 글로 읽힙니다: {quotes}. 채점하려면 내가 어떻게 일하는지에 대한 이야기가 필요합니다",
+        "set_aside": "채점기에게 하는 말로 보이는 {n}개 문장은 업무 이야기가 아니어서 무시했습니다: {quotes}",
+        "mixed": "혼재: 채점된 레벨과 함께 무관심(LV.0) 행동도 보입니다",
+    },
+}
+
+
+def warning(key: str, lang: str, quotes: Sequence[str] = (), **values: object) -> str:
+    """The warning `key` ("too_few_words", "as_customer", "set_aside", "mixed") in the story's
+    language; `quotes` are shown as “…” quotes, each cut to 60 characters."""
+    shown = "; ".join(f"“{q[:60]}{'…' if len(q) > 60 else ''}”" for q in quotes)
+    return _W["ko" if lang == "ko" else "en"][key].format(quotes=shown, **values)
 
 
 def _short(text: str, limit: int = 160) -> str:

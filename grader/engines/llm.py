@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from grader.config import Settings
 from grader.engines.base import Engine, Progress, failed_grade
 from grader.errors import ConfigError, EngineError, GraderError, IndexError_
-from grader.feedback import write_feedback
+from grader.feedback import warning, write_feedback
 from grader.levels import combine_confidence, level_of, mixed_signals, rule_level
 from grader.llm_cache import GradeCache, cache_key, rubric_digest, story_hash
 from grader.llm_client import (
@@ -323,7 +323,8 @@ class LLMEngine(Engine):
             feedback = write_feedback(rubric, judgments, level, lang)
             warnings.append("the model's feedback was unusable (empty or not in the story's language): feedback written from the rubric")
         if ctx.directive_spans:
-            warnings.append(f"ignored {len(ctx.directive_spans)} sentence(s) addressed to the grader, not about work")
+            quotes = [ctx.story[a:b].strip() for a, b in ctx.directive_spans[:3]]
+            warnings.append(warning("set_aside", lang, quotes, n=len(ctx.directive_spans)))
         confidence = 0.0
         if level is not None:
             base = BASE_CONFIDENCE if self.samples == 1 else 0.3 + 0.6 * agreement
@@ -331,7 +332,7 @@ class LLMEngine(Engine):
                 base *= 0.8
             if mixed_signals(statuses, level):
                 base *= 0.85
-                warnings.append("mixed: indifference (LV.0) behaviour appears beside the graded level")
+                warnings.append(warning("mixed", lang))
             confidence = combine_confidence(base, rule, model_level)
         if model_level is not None and level is not None and model_level != level:
             warnings.append(f"the model's own overall level is LV.{model_level}; the indicator rule gives LV.{level}")

@@ -21,7 +21,7 @@ from grader.engines.base import Engine
 from grader.errors import IndexError_
 from grader.evidence import Sentence, split_sentences
 from grader.features import story_features
-from grader.feedback import write_feedback
+from grader.feedback import warning, write_feedback
 from grader.index import Index, ensure_index
 from grader.levels import combine_confidence, level_of, mixed_signals, rule_level
 from grader.model import LevelModel, Prediction, usable_model
@@ -39,11 +39,6 @@ def _word_count(text: str) -> int:
     """Words once HTML-like markup is removed (ㅋㅋ, one-letter words such as "I", symbols and
     numbers are not words)."""
     return len(_WORD.findall(_MARKUP.sub(" ", text)))
-
-
-def _quoted(sentences: list[Sentence], n: int = 3, width: int = 60) -> str:
-    """The first n sentences as short quotes for a warning ("…" where one is cut)."""
-    return "; ".join(f"“{s.text[:width]}{'…' if len(s.text) > width else ''}”" for s in sentences[:n])
 
 
 def _claimed(judgments: list[IndicatorJudgment], level: int | None) -> list[IndicatorJudgment]:
@@ -246,23 +241,15 @@ class LocalEngine(Engine):
             confidence = 0.0
         warnings = []
         if too_few_words:
-            warnings.append(
-                f"only {n_words} word(s) to read (ㅋㅋ, one-letter words, symbols, numbers and markup don't count): "
-                "write a few sentences about something you did at work"
-            )
+            warnings.append(warning("too_few_words", lang, n=n_words))
         as_customer = [s for s, c in zip(a.sentences, a.flags["customer"]) if c]
         if level is None and not too_few_words and as_customer and not a.flags["provider"].any():
-            warnings.append(
-                f"reads as told by a customer, not by the one serving: {_quoted(as_customer, 2)}: "
-                "the grader needs your own account of how you work"
-            )
+            warnings.append(warning("as_customer", lang, [s.text for s in as_customer[:2]]))
         if a.set_aside:
-            warnings.append(
-                f"ignored {len(a.set_aside)} sentence(s) addressed to the grader, not about work: {_quoted(a.set_aside)}"
-            )
+            warnings.append(warning("set_aside", lang, [s.text for s in a.set_aside[:3]], n=len(a.set_aside)))
         if mixed_signals({j.id: j.status for j in judgments}, level):
             confidence *= 0.85
-            warnings.append("mixed: indifference (LV.0) behaviour appears beside the graded level")
+            warnings.append(warning("mixed", lang))
         return Grade(
             rubric=RubricRef(id=rubric.id, version=rubric.version),
             status=status,
