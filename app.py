@@ -5,7 +5,8 @@ import streamlit as st
 from grader.ui.shell import keep_inputs, language_switch, pages, warm_up
 
 st.set_page_config(page_title="Reflection grader", page_icon=":material/stairs:", layout="wide")
-keep_inputs()
 language_switch()
-st.navigation(pages()).run()
+page = st.navigation(pages())
+keep_inputs(page.url_path)
+page.run()
 warm_up()

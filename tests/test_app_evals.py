@@ -94,8 +94,10 @@ def test_upload_and_malformed_upload(evals_env) -> None:
     bad = b'{"id": "x", "text": "ok", "level": 1}\n{"id": "y", "text": \n'
     at.file_uploader(key="evals_upload").set_value(("bad set.jsonl", bad, "application/json")).run()
     at.button(key="evals_run").click().run()
-    assert any(".jsonl:2: not valid JSON" in e.value for e in at.error)  # the line is named
+    [error] = [e.value for e in at.error]
+    assert error.startswith("bad set.jsonl:2: not valid JSON"), error  # the upload and line are named, not a server path
     assert evals_env.store.eval_runs() == []
+    assert not list((evals_env.settings.data_dir / "eval-uploads").glob("*"))  # and a rejected upload is not kept
     good = "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in ITEMS[:2]).encode()
     at.file_uploader(key="evals_upload").set_value(("../../etc/my set.jsonl", good, "application/json")).run()
     at.button(key="evals_run").click().run()
@@ -143,6 +145,11 @@ def test_runs_of_different_sets_are_not_compared(evals_env) -> None:
     at.selectbox(key="evals_file").set_value(folder / "other.jsonl").run()
     at.button(key="evals_run").click().run()
     assert not at.exception
+    first_dev, other_run = [r.id for r in reversed(evals_env.store.eval_runs())]
+    # no earlier run of "other": nothing is compared until run A is picked
+    assert (at.selectbox(key="evals_cmp_a").value, at.selectbox(key="evals_cmp_b").value) == (other_run, other_run)
+    assert "Pick two different runs to compare" in texts_of(at)
+    at.selectbox(key="evals_cmp_a").set_value(first_dev).run()
     assert any("no item in common" in w.value for w in at.warning)  # dev vs other: no deltas shown
     assert not any("metric" in d.value.columns for d in at.dataframe)
     at.selectbox(key="evals_file").set_value(folder / "dev.jsonl").run()
@@ -151,3 +158,20 @@ def test_runs_of_different_sets_are_not_compared(evals_env) -> None:
     # the new dev run is compared with the earlier dev run, not with the run of the other set
     assert (at.selectbox(key="evals_cmp_a").value, at.selectbox(key="evals_cmp_b").value) == (dev_old, dev_new)
     assert any("metric" in d.value.columns for d in at.dataframe)
+
+
+def test_runs_over_different_items_show_no_unpaired_delta(evals_env) -> None:
+    folder = evals_page.EVALS_DIR
+    dev = (folder / "dev.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    (folder / "part.jsonl").write_text("".join(dev[:2]), encoding="utf-8")  # two items of dev
+    at = _page()
+    at.selectbox(key="evals_file").set_value(folder / "part.jsonl").run()
+    at.button(key="evals_run").click().run()
+    at.selectbox(key="evals_file").set_value(folder / "dev.jsonl").run()
+    at.button(key="evals_run").click().run()
+    part, full = [r.id for r in reversed(evals_env.store.eval_runs())]
+    at.selectbox(key="evals_cmp_a").set_value(part).run()
+    assert not at.exception
+    assert any(f"different items (0 only in A, {len(dev) - 2} only in B)" in w.value for w in at.warning)
+    table = next(d.value for d in at.dataframe if "metric" in d.value.columns)
+    assert "Δ (B−A)" not in table.columns and {"A", "B", "paired Δ"} <= set(table.columns)

@@ -218,3 +218,61 @@ def test_the_story_and_tick_survive_a_visit_to_another_page() -> None:
     at.run()
     assert at.text_area(key="grade_story").value == "My story about customers."
     assert at.checkbox(key="grade_share").value is True
+
+
+def test_grading_again_stores_no_second_copy_and_earlier_copies_can_be_withdrawn(app_env) -> None:
+    other = "A customer wrote about the invoice layout.\nI changed it the same day."
+    at = _app()
+    at.checkbox(key="grade_share").check().run()
+    _grade(at, STORY)
+    [first] = app_env.store.records()
+    at.button(key="grade_button").click().run()  # the same story again: still one stored copy
+    assert [r.grade_id for r in app_env.store.records()] == [first.grade_id]
+    assert f"Saved as #{first.grade_id}" in texts_of(at) and "Still shared" not in texts_of(at)
+    _grade(at, other)  # an edited story, box still ticked: stored too, the first one named as still shared
+    stored = app_env.store.records()
+    assert sorted(r.story for r in stored) == sorted([STORY, other])
+    assert f"from earlier in this session: #{first.grade_id}" in texts_of(at)
+    at.button(key="grade_withdraw_earlier").click().run()
+    assert [r.story for r in app_env.store.records(shared_only=False)] == [other]
+    assert f"Withdrawn: #{first.grade_id}" in texts_of(at)
+    at.run()
+    assert "Still shared" not in texts_of(at) and "Withdrawn" not in texts_of(at)
+    at.checkbox(key="grade_share").uncheck().run()  # and the box still withdraws the one shown
+    assert app_env.store.records(shared_only=False) == []
+
+
+def test_a_failed_regrade_keeps_the_shared_copy_withdrawable(app_env) -> None:
+    at = _app()
+    at.checkbox(key="grade_share").check().run()
+    _grade(at, STORY)
+    [first] = app_env.store.records()
+    _grade(at, "   ")  # an empty story: no result, but the stored one is still listed
+    assert f"from earlier in this session: #{first.grade_id}" in texts_of(at)
+
+
+def test_a_text_file_fills_the_story_box_and_a_bad_one_says_why(app_env) -> None:
+    at = _app()
+    at.file_uploader(key="grade_upload").set_value(("story.txt", ("\ufeff" + STORY).encode(), "text/plain")).run()
+    assert not at.exception and not at.error
+    assert at.text_area(key="grade_story").value == STORY  # the BOM is dropped
+    at.button(key="grade_button").click().run()
+    assert any(m.label == "Confidence" for m in at.metric)
+    for name, data, said in (
+        ("euc.txt", "고객 이야기".encode("cp949"), "euc.txt: the input is not UTF-8 text"),
+        ("img.txt", b"\x89PNG\r\n\x1a\n\x00\x00", "img.txt: the input looks like binary data"),
+        ("blank.md", b"  \n ", "blank.md: The story is empty"),
+    ):
+        at.file_uploader(key="grade_upload").set_value((name, data, "text/plain")).run()
+        assert not at.exception
+        assert [e.value for e in at.error][0].startswith(said), [e.value for e in at.error]
+        assert at.text_area(key="grade_story").value == STORY  # the box keeps what it had
+
+
+def test_a_text_file_too_long_is_named_in_korean(app_env, monkeypatch) -> None:
+    monkeypatch.setenv("GRADER_MAX_CHARS", "100")
+    at = AppTest.from_file(str(APP), default_timeout=30)
+    at.context = {"locale": "ko-KR"}
+    at.run()
+    at.file_uploader(key="grade_upload").set_value(("긴 이야기.txt", ("고객 " * 60).encode(), "text/plain")).run()
+    assert [e.value for e in at.error] == ["긴 이야기.txt: 이야기가 180자로 제한(100자)을 넘습니다. 줄인 뒤 다시 평가하세요."]

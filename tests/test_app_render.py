@@ -7,7 +7,7 @@ import re
 from app_fakes import make_grade, rubric_dict
 from grader.types import Evidence, IndicatorJudgment, Rubric
 from grader.ui.i18n import STRINGS, t
-from grader.ui.render import evidence_spans, highlight_html, indicator_rows, ladder_html, md_escape
+from grader.ui.render import evidence_spans, highlight_html, indicator_rows, ladder_html, md_escape, when
 
 
 def test_highlight_escapes_every_piece_and_marks_spans() -> None:
@@ -85,3 +85,18 @@ def test_the_background_warm_up_imports_what_a_first_grading_needs_first() -> No
     order = {m: k for k, m in enumerate(WARM_MODULES)}
     assert order["grader.engines.local"] < order["pandas"] < order["altair"]
     assert order["grader.index"] < order["altair"]
+
+
+def test_times_are_shown_to_the_minute_in_utc() -> None:
+    assert when("2026-11-27T18:44:23+00:00") == "2026-11-27 18:44 UTC"
+    assert when("2026-11-28T03:44:23+09:00") == "2026-11-27 18:44 UTC"
+    assert when("2026-11-27T18:44:23") == "2026-11-27 18:44" and when("not a time") == "not a time" and when(None) == ""
+
+
+def test_heatmap_numbers_are_white_on_dark_cells() -> None:
+    from grader.ui.charts import heatmap
+
+    spec = heatmap([[8, 0], [1, 2]], "gold", "predicted").to_dict()
+    text = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "text")
+    color = text["encoding"]["color"]
+    assert color["condition"]["value"] == "white" and color["value"] == "black" and "4.0" in color["condition"]["test"]

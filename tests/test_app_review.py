@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -110,6 +111,57 @@ def test_coach_override_with_corrections_and_comment(seeded) -> None:
     assert list(at.dataframe[0].value["coach"])[1] == "LV.1"
 
 
+def test_a_story_withdrawn_while_open_says_so_and_the_review_is_not_lost_silently(seeded) -> None:
+    a = seeded.a
+    at = _page()
+    at.selectbox(key="review_pick").set_value(a).run()
+    at.selectbox(key=f"coach_level_{a}").set_value(3).run()
+    at.text_area(key=f"coach_comment_{a}").input("Great follow-through").run()
+    seeded.store.delete_submission(seeded.store.get(a).submission_id)  # the author withdraws it meanwhile
+    at.button(key=f"review_save_{a}").click().run()
+    assert not at.exception
+    assert [w.value for w in at.warning] == [
+        f"Grading #{a} was withdrawn by its author and is no longer stored. Your review of it was not saved."
+    ]
+    assert seeded.store.reviews_of(a) == [] and at.selectbox(key="review_pick").value == seeded.b
+    at.run()
+    assert not at.warning  # said once
+
+
+def _review_then_elsewhere() -> None:
+    """The Review page, or (while "away" is set) another page that draws none of its widgets."""
+    import streamlit as st
+
+    from grader.ui.review_page import render
+    from grader.ui.shell import keep_inputs
+
+    away = st.session_state.get("away", False)
+    keep_inputs("grade" if away else "review")
+    if not away:
+        render()
+
+
+def test_the_coachs_name_filters_pick_and_draft_survive_a_visit_to_another_page(seeded) -> None:
+    a = seeded.a
+    at = AppTest.from_function(_review_then_elsewhere, default_timeout=30).run()
+    at.text_input(key="coach_name").input("Coach Kim").run()
+    at.multiselect(key="rf_langs").set_value(["en"]).run()
+    at.selectbox(key="review_pick").set_value(a).run()
+    at.selectbox(key=f"coach_level_{a}").set_value(4).run()
+    at.text_area(key=f"coach_comment_{a}").input("Draft comment").run()
+    at.session_state["away"] = True
+    at.run()
+    at.session_state["away"] = False
+    at.run()
+    assert not at.exception
+    assert at.text_input(key="coach_name").value == "Coach Kim" and at.multiselect(key="rf_langs").value == ["en"]
+    assert at.selectbox(key="review_pick").value == a and at.selectbox(key=f"coach_level_{a}").value == 4
+    assert at.text_area(key=f"coach_comment_{a}").value == "Draft comment"
+    at.button(key=f"review_save_{a}").click().run()
+    review = seeded.store.get(a).review
+    assert (review.coach, review.coach_level, review.comment) == ("Coach Kim", 4, "Draft comment")
+
+
 def test_blind_mode_hides_grader_level_until_coach_chooses(seeded) -> None:
     a = seeded.a
     at = _page()
@@ -181,3 +233,12 @@ def test_korean_queue_headers_filters_and_statuses(seeded) -> None:
     at.selectbox(key="review_pick").set_value(c).run()
     assert "평가기: 레벨 없음 (근거 부족)" in texts_of(at)
     assert at.selectbox(key=f"corr_{c}_co.L0.1").options == ["충족", "부분 충족", "미충족", "근거 없음"]
+    a = seeded.a  # an English story, reviewed in the Korean interface: the coach's choices are in Korean
+    at.selectbox(key="review_pick").set_value(a).run()
+    options = at.selectbox(key=f"coach_level_{a}").options
+    assert len(options) == 6 and all(re.search("[가-힣]", o) for o in options), options
+    label = at.selectbox(key=f"corr_{a}_co.L2.1").label
+    assert re.search("[가-힣]", label), label
+    meta = next(c.value for c in at.caption if f"#{a} ·" in c.value).replace("\\", "")  # markdown escapes off
+    assert "English" in meta and re.search(r"· \d{4}-\d\d-\d\d \d\d:\d\d UTC ·", meta), meta
+    assert at.multiselect(key="rf_langs").options == ["한국어", "English"]

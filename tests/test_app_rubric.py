@@ -119,3 +119,28 @@ def test_korean_headers_kinds_and_placeholder(fake_index) -> None:
     hits = next(d for d in at.dataframe if "score" in d.value.columns)
     assert column_labels(hits)["score"] == "유사도" and column_labels(hits)["source"] == "출처"
     assert list(hits.value["kind"]) == ["지표", "문단"] and hits.proto.placeholder == "–"  # a passage has no level
+
+
+def test_a_rejected_document_is_named_as_uploaded_and_not_kept(fake_index, app_env, monkeypatch) -> None:
+    from grader.corpus import load_document
+
+    def build(paths=(), *, rebuild=False, progress=None):  # the real check of each document
+        for p in paths:
+            load_document(p, str(p))
+        return FakeIndex.build(fake_index, paths, progress=progress)
+
+    monkeypatch.setattr(fake_index, "build", build)
+    folder = app_env.settings.data_dir / "documents"
+    at = _page()
+    at.file_uploader(key="rubric_upload").set_value(("메모.txt", "고객 메모".encode("cp949"), "text/plain")).run()
+    at.button(key="rubric_add").click().run()
+    assert not at.exception
+    [error] = [e.value for e in at.error]
+    assert error.startswith("메모.txt: not UTF-8 text") and str(folder) not in error, error
+    assert not (folder / "메모.txt").exists()
+    at.file_uploader(key="rubric_upload").set_value(("메모.txt", "# 메모\n고객 인터뷰".encode(), "text/plain")).run()
+    at.button(key="rubric_add").click().run()
+    assert (folder / "메모.txt").read_text(encoding="utf-8") == "# 메모\n고객 인터뷰"
+    at.file_uploader(key="rubric_upload").set_value(("메모.txt", b"\x00\x01\x02binary", "text/plain")).run()
+    at.button(key="rubric_add").click().run()
+    assert (folder / "메모.txt").read_text(encoding="utf-8") == "# 메모\n고객 인터뷰"  # the earlier one is put back

@@ -18,7 +18,11 @@ def heatmap(matrix: list[list[int]], rows: str, cols: str, count: str = "n") -> 
     cells = base.mark_rect().encode(color=alt.Color("n:Q", scale=alt.Scale(scheme="blues"), legend=None),
                                     tooltip=[alt.Tooltip("row:O", title=rows), alt.Tooltip("col:O", title=cols),
                                              alt.Tooltip("n:Q", title=count)])
-    return (cells + base.mark_text(fontSize=13).encode(text="n:Q")).properties(height=280)
+    dark = max(1, int(data["n"].max())) / 2  # white numbers on the darker half of the scale, black on the lighter
+    text = base.mark_text(fontSize=13).encode(
+        text="n:Q", color=alt.condition(alt.datum.n > dark, alt.value("white"), alt.value("black"))
+    )
+    return (cells + text).properties(height=280)
 
 
 def per_level_bars(per_level: dict[str, Any], titles: dict[str, str] | None = None) -> alt.Chart:

@@ -69,6 +69,10 @@ def store(s: Settings) -> Store:
     return _store(str(s.store_path))
 
 
-def show_error(exc: Exception) -> None:
-    """A user-facing error as one line (GraderError messages say what to do)."""
-    st.error(str(exc) if isinstance(exc, GraderError) else f"{type(exc).__name__}: {exc}")
+def show_error(exc: Exception, names: dict[str, str] | None = None) -> None:
+    """A user-facing error as one line (GraderError messages say what to do). `names` maps the
+    server paths of uploaded files to the names the user gave them, which the message shows instead."""
+    text = str(exc) if isinstance(exc, GraderError) else f"{type(exc).__name__}: {exc}"
+    for path, name in (names or {}).items():
+        text = text.replace(path, name)
+    st.error(text)

@@ -17,7 +17,7 @@ from grader.store import EvalRun, Store
 from grader.ui.charts import heatmap, per_level_bars
 from grader.ui.common import T, settings, show_error, store, table, tr
 from grader.ui.grade_page import engine_choices, engine_label
-from grader.ui.render import md_escape
+from grader.ui.render import md_escape, when
 
 EVALS_DIR = REPO_DIR / "evals"
 SHOW = "evals_pick"  # key of the "Show run" selector; set to a new run id when a run finishes
@@ -50,22 +50,20 @@ def _save_upload(name: str, data: bytes, folder: Path) -> Path:
     return path
 
 
-def _choose_file(s) -> Path | None:
+def _choose_file() -> tuple[Path | None, Any]:
+    """The eval set to run: a file of evals/, or an upload (saved only when it is run)."""
     source = st.radio(T("evals.source"), ["evals/", "upload"], horizontal=True, key="evals_source",
                       format_func=lambda v: ":material/folder: evals/" if v == "evals/" else ":material/upload: .jsonl")
     if source == "evals/":
         files = sorted(EVALS_DIR.glob("*.jsonl"))
         if not files:
             st.info(T("evals.none", path=str(EVALS_DIR)))
-            return None
-        return st.selectbox(T("evals.file"), files, key="evals_file", format_func=lambda p: p.name)
-    upload = st.file_uploader(T("evals.upload"), type=["jsonl"], key="evals_upload")
-    if upload is None:
-        return None
-    return _save_upload(upload.name, upload.getvalue(), s.data_dir / "eval-uploads")
+            return None, None
+        return st.selectbox(T("evals.file"), files, key="evals_file", format_func=lambda p: p.name), None
+    return None, st.file_uploader(T("evals.upload"), type=["jsonl"], key="evals_upload")
 
 
-def _run(db: Store, s, path: Path, engine: str, repeats: int) -> None:
+def _run(db: Store, s, path: Path, engine: str, repeats: int, names: dict[str, str] | None = None) -> None:
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
     evals = _evals()
@@ -80,12 +78,19 @@ def _run(db: Store, s, path: Path, engine: str, repeats: int) -> None:
 
     try:
         evals.load_eval_set(path)  # a malformed line is reported before any grading
+    except GraderError as exc:
+        bar.empty()
+        show_error(exc, names)
+        if names:  # a rejected upload is not kept
+            path.unlink(missing_ok=True)
+        return
+    try:
         report = evals.run_eval([path], out_dir=out_dir, engine=engine, repeats=repeats, settings=s, progress=progress)
         model = (((report.get("extra") or {}).get("run") or {}).get("engine") or {}).get("model")
         db.add_eval_run(report, run_id=run_id, file=str(path), engine=engine, out_dir=out_dir, repeats=repeats, model=model)
     except GraderError as exc:
         bar.empty()
-        show_error(exc)
+        show_error(exc, names)
         return
     bar.progress(1.0, text=T("evals.done", id=run_id))
     st.session_state[SHOW] = run_id  # before the selector is created below, so it moves to the new run
@@ -95,7 +100,7 @@ def _run(db: Store, s, path: Path, engine: str, repeats: int) -> None:
 
 def show_run(run: EvalRun) -> None:
     r = run.report
-    st.caption(f"{run.id} · {Path(run.file).name} · {run.engine} · ×{run.repeats} · {run.created_at}")
+    st.caption(f"{run.id} · {Path(run.file).name} · {run.engine} · ×{run.repeats} · {when(run.created_at)}")
     keys = [k for k in HEADLINE if k in r]
     for i in range(0, len(keys), 6):
         cols = st.columns(6)
@@ -156,13 +161,19 @@ def show_comparison(result: dict[str, Any]) -> None:
     if not result.get("n_common"):  # different eval sets: differences of their metrics mean nothing
         st.warning(T("evals.compare.disjoint"))
         return
+    only_a, only_b = len(result.get("only_in_a") or []), len(result.get("only_in_b") or [])
+    if only_a or only_b:  # A and B are over different items: their difference is not a change
+        st.warning(T("evals.compare.partial", a=only_a, b=only_b))
     rows = []
     for name, m in (result.get("metrics") or {}).items():
         p = m.get("paired") or {}
         ci = p.get("ci95")
-        rows.append({
-            "metric": tr("col", name), "A": m.get("a"), "B": m.get("b"), "Δ (B−A)": m.get("delta"), "paired Δ": p.get("delta"),
-            "95% CI": f"[{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else None, "significant": p.get("significant"),
+        row = {"metric": tr("col", name), "A": m.get("a"), "B": m.get("b")}
+        if not (only_a or only_b):
+            row["Δ (B−A)"] = m.get("delta")
+        rows.append(row | {
+            "paired Δ": p.get("delta"), "95% CI": f"[{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else None,
+            "significant": p.get("significant"),
         })
     if rows:
         table(rows)
@@ -180,7 +191,7 @@ def _history(db: Store) -> None:
         st.info(T("evals.no_runs"))
         return
     table([
-        {"run": r.id, "time": r.created_at, "file": Path(r.file).name, "engine": r.engine, "repeats": r.repeats,
+        {"run": r.id, "time": when(r.created_at), "file": Path(r.file).name, "engine": r.engine, "repeats": r.repeats,
          "n": r.n, "accuracy": r.accuracy, "qwk": r.qwk, "within_one": r.within_one}
         for r in runs
     ])
@@ -195,12 +206,14 @@ def _history(db: Store) -> None:
     st.subheader(T("evals.compare"))
     left, right = st.columns(2)
     same_set = [r.id for r in runs[1:] if r.file == runs[0].file]  # the newest run's set, run before
-    for key, default in ((CMP_A, (same_set or ids[1:])[0]), (CMP_B, ids[0])):
+    # no earlier run of its set: nothing is compared until run A is picked
+    for key, default in ((CMP_A, (same_set or ids)[0]), (CMP_B, ids[0])):
         if st.session_state.get(key) not in by_id:
             st.session_state[key] = default
     a = left.selectbox(T("evals.run_a"), ids, key=CMP_A)
     b = right.selectbox(T("evals.run_b"), ids, key=CMP_B)
     if a == b:
+        st.caption(T("evals.compare.pick"))
         return
     try:
         result = _evals().compare_runs(Path(by_id[a].out_dir), Path(by_id[b].out_dir))
@@ -214,13 +227,18 @@ def render() -> None:
     s = settings()
     st.title(T("evals.title"))
     db = store(s)
-    path = _choose_file(s)
+    path, upload = _choose_file()
     engines = engine_choices(s)
     c1, c2 = st.columns(2)
     engine = c1.selectbox(T("grade.engine"), engines, key="evals_engine", format_func=engine_label(s))
     repeats = int(c2.number_input(T("evals.repeats"), min_value=1, max_value=10, value=1, step=1, key="evals_repeats"))
-    if st.button(T("evals.run"), type="primary", key="evals_run", disabled=path is None):
-        _run(db, s, path, engine, repeats)
+    if st.button(T("evals.run"), type="primary", key="evals_run", disabled=path is None and upload is None):
+        names: dict[str, str] = {}
+        if upload is not None:  # kept under GRADER_DATA_DIR; messages name it as uploaded
+            path = _save_upload(upload.name, upload.getvalue(), s.data_dir / "eval-uploads")
+            names = {str(path): Path(upload.name).name}
+        if path is not None:
+            _run(db, s, path, engine, repeats, names)
     try:
         _history(db)
     except GraderError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from grader import grading
@@ -13,7 +15,9 @@ from grader.types import Grade
 from grader.ui.common import T, settings, show_error, store
 from grader.ui.grade_view import show_grade
 
-RESULT = "grade_result"  # {"story", "typed" (the text box then), "grade": json, "rubric_id", "saved": grade id | None}
+RESULT = "grade_result"  # {"story", "typed" (the text box then), "grade": json, "rubric_id", "engine", "saved": grade id | None}
+UPLOAD_ERROR = "grade_upload_error"  # what is wrong with the file picked to fill the story box
+EARLIER = "grade_earlier"  # [{"saved": grade id, "submission": id}]: this session's shared results no longer shown
 
 
 def engine_choices(s: Settings) -> list[str]:
@@ -60,6 +64,60 @@ def _sync_saved(result: dict, share: bool, author: str, stale: bool) -> None:
         st.caption(T("grade.not_stored"))
 
 
+def _input_error(exc: BadInputError, n: int) -> str:
+    """check_story's verdict: the two everyday mistakes in the interface language, the rest as worded."""
+    if exc.reason == "empty":
+        return T("grade.empty")
+    if exc.reason == "too_long":
+        return T("grade.over_limit", n=n, limit=settings().max_chars)
+    return str(exc)
+
+
+def _load_file() -> None:
+    """When a file is picked: its text goes into the story box, or the page says what is wrong with it."""
+    st.session_state.pop(UPLOAD_ERROR, None)
+    upload = st.session_state.get("grade_upload")
+    if upload is None:
+        return
+    data = upload.getvalue()
+    try:
+        st.session_state["grade_story"] = grading.check_story(data, settings().max_chars)
+    except BadInputError as exc:
+        n = len(data.decode("utf-8", errors="replace").lstrip("\ufeff"))
+        st.session_state[UPLOAD_ERROR] = f"{Path(upload.name).name}: {_input_error(exc, n)}"
+
+
+def _same_grading(prev: dict, new: dict) -> bool:
+    """The same text, rubric and engine, and the same outcome (the local engine is deterministic;
+    the LLM engine answers a repeated story from its cache)."""
+    if (prev["story"], prev["rubric_id"], prev.get("engine")) != (new["story"], new["rubric_id"], new["engine"]):
+        return False
+    a, b = Grade.model_validate_json(prev["grade"]), Grade.model_validate_json(new["grade"])
+    return (a.status, a.level, a.confidence) == (b.status, b.level, b.confidence)
+
+
+def _earlier_shared() -> None:
+    """Results shared earlier in this session and since replaced on the page by a new grading
+    stay with coaches; they are listed here with a button to withdraw them."""
+    earlier = st.session_state.get(EARLIER) or []
+    if not earlier:
+        return
+    ids = ", ".join(f"#{e['saved']}" for e in earlier)
+    slot = st.empty()
+    with slot.container():
+        st.info(T("grade.earlier", ids=ids))
+        clicked = st.button(T("grade.earlier.withdraw"), key="grade_withdraw_earlier")
+    if clicked:
+        try:
+            for e in list(earlier):
+                store(settings()).delete_submission(e["submission"])
+                earlier.remove(e)
+        except GraderError as exc:
+            show_error(exc)
+            return
+        slot.info(T("grade.earlier.withdrawn", ids=ids))
+
+
 def render() -> None:
     s = settings()
     st.title(T("grade.title"))
@@ -88,28 +146,37 @@ def render() -> None:
     st.caption(T("grade.counter", n=n, limit=s.max_chars))
     if n > s.max_chars:
         st.warning(T("grade.too_long", over=n - s.max_chars))
+    st.file_uploader(T("grade.upload"), type=["txt", "md"], key="grade_upload", on_change=_load_file,
+                     help=T("grade.upload.help"))
+    if st.session_state.get(UPLOAD_ERROR):
+        st.error(st.session_state[UPLOAD_ERROR])
     author = st.text_input(T("grade.author"), key="grade_author", max_chars=80)
     share = st.checkbox(T("grade.share"), key="grade_share", help=T("grade.share.help"))
 
     if st.button(T("grade.button"), type="primary", key="grade_button"):
-        st.session_state.pop(RESULT, None)
+        prev = st.session_state.pop(RESULT, None)
+        earlier = st.session_state.setdefault(EARLIER, [])
+        if prev and prev.get("saved") is not None:  # still shared: keep it withdrawable
+            earlier.append({"saved": prev["saved"], "submission": prev["submission"]})
         try:
             text = grading.check_story(story, s.max_chars)
             with st.spinner(T("grade.running")):
                 grade = grading.grade(text, rubric_id=rubric_id, engine=engine, settings=s)
-            st.session_state[RESULT] = {
-                "story": text, "typed": story, "grade": grade.model_dump_json(), "rubric_id": rubric_id, "saved": None,
+            result = {
+                "story": text, "typed": story, "grade": grade.model_dump_json(), "rubric_id": rubric_id,
+                "engine": engine, "saved": None,
             }
-        except BadInputError as exc:  # the two everyday mistakes in the interface language, the rest as check_story words them
-            if exc.reason == "empty":
-                st.error(T("grade.empty"))
-            elif exc.reason == "too_long":
-                st.error(T("grade.over_limit", n=n, limit=s.max_chars))
-            else:
-                st.error(str(exc))
+            if prev and prev.get("saved") is not None and _same_grading(prev, result):
+                # graded again unchanged: the stored copy is this result, not a second one to store
+                earlier.pop()
+                result.update(saved=prev["saved"], submission=prev["submission"], author=prev.get("author", ""))
+            st.session_state[RESULT] = result
+        except BadInputError as exc:
+            st.error(_input_error(exc, n))
         except GraderError as exc:
             show_error(exc)
 
+    _earlier_shared()
     result = st.session_state.get(RESULT)
     if not result:
         return

@@ -33,6 +33,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "e.g. Our support tickets kept mentioning the export step, so I interviewed five customers…",
         "ko": "예) 고객 문의에서 내보내기 단계 불만이 반복되어 고객 다섯 명을 인터뷰했습니다…",
     },
+    "grade.upload": {"en": "Or load the story from a text file", "ko": "또는 텍스트 파일에서 이야기 불러오기"},
+    "grade.upload.help": {
+        "en": "A UTF-8 .txt or .md file; its text replaces what is in the box above, where you can still edit it.",
+        "ko": "UTF-8 .txt 또는 .md 파일. 파일 내용이 위 입력 칸의 글을 대신하며, 그 뒤에도 고칠 수 있습니다.",
+    },
     "grade.counter": {"en": "{n:,} / {limit:,} characters", "ko": "{n:,} / {limit:,}자"},
     "grade.too_long": {
         "en": "The story is {over:,} characters over the limit: shorten it before grading.",
@@ -92,8 +97,19 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "grade.saved": {"en": "Saved as #{id} and shared with coaches.", "ko": "#{id}번으로 저장되어 코치와 공유되었습니다."},
     "grade.unsaved": {"en": "Removed: the story and its grade are no longer stored.", "ko": "삭제됨: 이야기와 평가가 더 이상 저장되어 있지 않습니다."},
+    "grade.earlier": {
+        "en": "Still shared with coaches from earlier in this session: {ids} (the stories you graded before this one).",
+        "ko": "이번 세션에서 먼저 공유한 평가가 아직 코치와 공유되어 있습니다: {ids} (이 평가 전에 평가한 이야기).",
+    },
+    "grade.earlier.withdraw": {"en": "Withdraw them", "ko": "공유 취소하고 삭제"},
+    "grade.earlier.withdrawn": {"en": "Withdrawn: {ids} are no longer stored.", "ko": "공유 취소됨: {ids}은(는) 더 이상 저장되어 있지 않습니다."},
     "grade.not_stored": {"en": "Not stored. Tick “Save / share with a coach” to keep it.", "ko": "저장되지 않았습니다. 보관하려면 ‘저장 / 코치와 공유’를 체크하세요."},
     # review page
+    "review.withdrawn": {
+        "en": "Grading #{id} was withdrawn by its author and is no longer stored.",
+        "ko": "#{id}번 평가는 작성자가 공유를 취소해 더 이상 저장되어 있지 않습니다.",
+    },
+    "review.withdrawn.not_saved": {"en": "Your review of it was not saved.", "ko": "작성하던 검토는 저장되지 않았습니다."},
     "review.title": {"en": "Coach review", "ko": "코치 검토"},
     "review.open_mode": {
         "en": "Open single-user mode: GRADER_COACH_PASSCODE is not set, so anyone who can open this app sees shared stories.",
@@ -160,6 +176,16 @@ STRINGS: dict[str, dict[str, str]] = {
     "evals.compare.disjoint": {
         "en": "These two runs have no item in common (different eval sets), so their metrics are not compared.",
         "ko": "두 실행에 공통 항목이 없어(서로 다른 평가셋) 지표를 비교하지 않습니다.",
+    },
+    "evals.compare.partial": {
+        "en": "The two runs cover different items ({a} only in A, {b} only in B): A and B are each over their own items, "
+        "so their difference is not shown; the paired Δ compares the items both runs scored.",
+        "ko": "두 실행의 항목이 다릅니다(A에만 {a}개, B에만 {b}개). A와 B는 각자의 항목으로 계산한 값이라 차이를 보여 주지 않습니다. "
+        "대응 Δ는 두 실행이 모두 채점한 항목으로 비교한 값입니다.",
+    },
+    "evals.compare.pick": {
+        "en": "Pick two different runs to compare (no earlier run of the same eval set was found).",
+        "ko": "비교할 서로 다른 두 실행을 고르세요(같은 평가셋의 이전 실행이 없습니다).",
     },
     "evals.compare.counts": {"en": "{common} item(s) in both runs, {paired} with a gold level in both",
                              "ko": "두 실행에 공통 항목 {common}개, 정답 레벨이 있는 항목 {paired}개"},

@@ -147,6 +147,19 @@ def indicator_rows(grade: Grade, rubric: Rubric | None, lang: str, statuses: dic
     return rows
 
 
+def when(stamp: str | None) -> str:
+    """A stored ISO timestamp as "2026-11-27 18:44 UTC" (to the minute, in UTC); anything else as given."""
+    from datetime import datetime, timezone
+
+    try:
+        moment = datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return str(stamp or "")
+    if moment.tzinfo is None:
+        return moment.strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def snippet(text: str, width: int = 70) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"

@@ -14,7 +14,8 @@ from grader.types import Rubric
 from grader.ui.charts import heatmap
 from grader.ui.common import T, lang, settings, show_error, store, table, tr
 from grader.ui.grade_view import show_citations, show_feedback, show_indicators, show_level, show_story
-from grader.ui.render import confidence_text, level_label, md_escape, snippet
+from grader.ui.i18n import LANG_NAMES
+from grader.ui.render import confidence_text, level_label, md_escape, snippet, when
 
 AUTH = "coach_ok"
 LEVELS = list(range(6))
@@ -58,18 +59,21 @@ def _queue(db: Store, blind: bool) -> None:
     low = c3.checkbox(T("review.f.low_conf"), key="rf_low", disabled=blind)
     threshold = c3.slider(T("review.f.threshold"), 0.05, 1.0, 0.5, 0.05, key="rf_threshold", disabled=blind or not low)
     engines = c4.multiselect(T("review.f.engines"), ["local", "llm"], key="rf_engines", placeholder=every)
-    langs = c5.multiselect(T("review.f.langs"), ["ko", "en"], key="rf_langs", placeholder=every)
+    langs = c5.multiselect(T("review.f.langs"), ["ko", "en"], key="rf_langs", placeholder=every,
+                           format_func=LANG_NAMES.__getitem__)
     records = db.records(
         unreviewed=unreviewed, levels=None if blind else levels or None,
         max_confidence=threshold if low and not blind else None, engines=engines or None, languages=langs or None,
     )
+    _gone(db, {r.grade_id for r in records})
     if not records:
         st.info(T("review.empty"))
         return
     st.caption(T("review.count", n=len(records)))
     rows = []
     for r in records:
-        row = {"#": r.grade_id, "time": r.created_at, "author": r.author, "lang": r.language, "engine": r.engine}
+        row = {"#": r.grade_id, "time": when(r.created_at), "author": r.author, "lang": LANG_NAMES.get(r.language, r.language),
+               "engine": r.engine}
         if not blind:
             row |= {"level": level_label(None, r.level, ""), "confidence": confidence_text(r.level, r.confidence)}
         row |= {"coach": level_label(None, r.review.coach_level if r.review else None, ""), "story": snippet(r.story, 80)}
@@ -84,16 +88,30 @@ def _queue(db: Store, blind: bool) -> None:
     _detail(db, by_id[picked], blind)
 
 
+def _gone(db: Store, listed: set[int]) -> None:
+    """Say so when the grading open in this session was withdrawn by its author meanwhile (and
+    that a review being saved for it was not), instead of silently opening another one."""
+    gid = st.session_state.get("review_pick")
+    if gid is None or gid in listed or db.get(gid) is not None:
+        return
+    saving = bool(st.session_state.get(f"review_save_{gid}"))
+    st.warning(T("review.withdrawn", id=gid) + (" " + T("review.withdrawn.not_saved") if saving else ""))
+    for key in [k for k in st.session_state if str(k).endswith(f"_{gid}") or str(k).startswith(f"corr_{gid}_")]:
+        del st.session_state[key]  # its draft: nothing left to review
+    del st.session_state["review_pick"]
+
+
 def _detail(db: Store, r: Record, blind: bool) -> None:
     gid = r.grade_id
     rubric = _rubric(r.rubric_id)
-    st.caption(md_escape(T("review.meta", id=gid, time=r.created_at, author=r.author or T("review.anonymous"),
-                           lang=r.language, engine=r.engine + (f" ({r.model})" if r.model else ""))))
+    st.caption(md_escape(T("review.meta", id=gid, time=when(r.created_at), author=r.author or T("review.anonymous"),
+                           lang=LANG_NAMES.get(r.language, r.language), engine=r.engine + (f" ({r.model})" if r.model else ""))))
     n_levels = len(rubric.levels) if rubric else 6
+    ui = lang()  # the coach's interface language (the story keeps its own)
     prior = r.review.coach_level if r.review else None
     coach_level = st.selectbox(
         T("review.coach_level"), list(range(n_levels)), index=prior, key=f"coach_level_{gid}",
-        placeholder=T("review.choose"), format_func=lambda v: level_label(rubric, v, r.language),
+        placeholder=T("review.choose"), format_func=lambda v: level_label(rubric, v, ui),
     )
     pick_key, seen_key = f"blind_pick_{gid}", f"revealed_{gid}"
     hidden = blind and coach_level is None
@@ -108,7 +126,7 @@ def _detail(db: Store, r: Record, blind: bool) -> None:
         return
     grade = r.grade
     if grade.level is not None:
-        st.markdown(md_escape(T("review.grader_level", label=level_label(rubric, grade.level, lang()), conf=grade.confidence)))
+        st.markdown(md_escape(T("review.grader_level", label=level_label(rubric, grade.level, ui), conf=grade.confidence)))
     else:
         st.markdown(md_escape(T("review.grader_none", status=tr("status", grade.status))))
     show_level(grade, rubric)
@@ -119,7 +137,7 @@ def _detail(db: Store, r: Record, blind: bool) -> None:
         names = {s: tr("status", s) for s in INDICATOR_STATUSES}  # looked up now: AppTest formats outside the run
         for i, j in enumerate(grade.indicators):
             default = current.get(j.id, j.status)
-            label = j.id + (f" — {rubric.indicator(j.id).text.get(grade.language)}" if rubric and _has(rubric, j.id) else "")
+            label = j.id + (f" — {rubric.indicator(j.id).text.get(ui)}" if rubric and _has(rubric, j.id) else "")
             chosen = cols[i % 2].selectbox(
                 md_escape(label), INDICATOR_STATUSES, index=INDICATOR_STATUSES.index(default), key=f"corr_{gid}_{j.id}",
                 format_func=names.__getitem__,
@@ -147,7 +165,7 @@ def _detail(db: Store, r: Record, blind: bool) -> None:
     if earlier:
         with st.expander(T("review.previous", n=len(earlier))):
             table([
-                {"time": v.created_at, "coach": v.coach, "level": v.coach_level, "blind": v.blind, "comment": v.comment,
+                {"time": when(v.created_at), "coach": v.coach, "level": v.coach_level, "blind": v.blind, "comment": v.comment,
                  "corrections": ", ".join(f"{k}→{tr('status', s)}" for k, s in v.indicator_corrections.items())}
                 for v in earlier
             ])

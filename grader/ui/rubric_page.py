@@ -90,7 +90,9 @@ def _sources(s) -> None:
     _entries(rows)
 
 
-def _build(s, paths: list[Path]) -> None:
+def _build(s, paths: list[Path], names: dict[str, str] | None = None) -> bool:
+    """Index the corpus and these documents with a progress bar; False (with the error shown, the
+    server paths of `names` given as the uploaded names) when it fails."""
     bar = st.progress(0.0, text=T("rubric.indexing"))
 
     def progress(done: int, total: int) -> None:
@@ -100,13 +102,14 @@ def _build(s, paths: list[Path]) -> None:
         report = index_mod.open_index(s).build(paths, progress=progress)
     except GraderError as exc:
         bar.empty()
-        show_error(exc)
-        return
+        show_error(exc, names)
+        return False
     bar.empty()
     st.success(T("rubric.built", sources=len(report.sources), added=report.added, updated=report.updated,
                  removed=report.removed, unchanged=report.unchanged))
     for what in report.skipped:
         st.warning(md_escape(T("rubric.skipped", what=what)))
+    return True
 
 
 def _add_document(s) -> None:
@@ -119,8 +122,14 @@ def _add_document(s) -> None:
         stem = re.sub(r"[^\w.-]+", "_", Path(name).stem)[:80] or "document"
         path = folder / f"{stem}{Path(name).suffix.lower()}"
         folder.mkdir(parents=True, exist_ok=True)
+        before = path.read_bytes() if path.is_file() else None
         path.write_bytes(upload.getvalue())
-        _build(s, [path])
+        if not _build(s, [path], {str(path.resolve()): name, str(path): name}):
+            # a rejected document is not kept; one it was to replace is put back
+            if before is None:
+                path.unlink(missing_ok=True)
+            else:
+                path.write_bytes(before)
     if c2.button(T("rubric.reindex"), key="rubric_reindex"):
         _build(s, [])
 

@@ -16,16 +16,31 @@ from grader.ui.i18n import LANG_NAMES, LANGS
 WARM_MODULES = ("grader.engines.local", "grader.index", "pandas", "grader.store_export", "altair")
 
 
-# the Grade page's inputs; Streamlit forgets a widget's value once a run does not draw it
-GRADE_INPUTS = ("grade_story", "grade_author", "grade_share", "grade_rubric", "grade_engine")
+# each page's inputs (keys, and key prefixes of per-item widgets); Streamlit forgets a widget's
+# value once a run does not draw it
+PAGE_INPUTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "grade": (("grade_story", "grade_author", "grade_share", "grade_rubric", "grade_engine"), ()),
+    "review": (
+        ("coach_name", "review_blind", "review_pick", "rf_unreviewed", "rf_levels", "rf_low", "rf_threshold",
+         "rf_engines", "rf_langs", "agree_blind"),
+        ("coach_level_", "coach_comment_", "corr_"),
+    ),
+}
+GRADE_INPUTS = PAGE_INPUTS["grade"][0]
 
 
-def keep_inputs() -> None:
-    """Re-save the Grade page's inputs on every run of any page, so the story, name and tick are
-    still there (and still match the result shown) after a visit to another page."""
-    for key in GRADE_INPUTS:
-        if key in st.session_state:
-            st.session_state[key] = st.session_state[key]
+def keep_inputs(page: str | None = None) -> None:
+    """Re-save the inputs of the pages other than `page` (the url path of the one this run draws;
+    "" is the default page, Grade) on every run, so
+    a story, name and tick, or a coach's name, filters, pick and draft review, are still there (and
+    the Grade page's still match the result shown) after a visit to another page."""
+    page = "grade" if page == "" else page
+    for owner, (keys, prefixes) in PAGE_INPUTS.items():
+        if owner == page:
+            continue
+        for key in list(st.session_state):
+            if key in keys or (prefixes and str(key).startswith(prefixes)):
+                st.session_state[key] = st.session_state[key]
 
 
 def language_switch() -> str:
