@@ -54,18 +54,20 @@ def register(app: typer.Typer) -> None:
         files: Annotated[list[Path], typer.Argument(help="Labeled eval-set files (JSON lines) to distribute.")],
         out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the split files.")] = REPO_DIR / "evals",
         stem: Annotated[str, typer.Option("--stem", help="File name stem: STEM.train/dev/test.jsonl.")] = "customer-obsession",
+        force: Annotated[bool, typer.Option("--force", help="Replace split files even if they hold items not in FILES.")] = False,
     ) -> None:
         """Distribute labeled stories into train/dev/test files by the fixed split rule.
 
         Rule: key = the item's pair id (else its id); bucket = sha256(key)[:8] mod 100;
         0-59 train, 60-79 dev, 80-99 test. Pairs never straddle splits. All input is read
-        before anything is written, so the split files themselves may be passed back in."""
+        before anything is written, so the split files themselves may be passed back in; a
+        split file in --out holding items that are not in FILES is not overwritten (--force does)."""
         from collections import Counter
 
         from grader.cli import err
         from grader.training import read_items, split_of, write_splits
 
         items = read_items(files)
-        paths = write_splits(items, out, stem)
+        paths = write_splits(items, out, stem, force=force)
         counts = Counter(split_of(it) for it in items)
         err.print(f"wrote {', '.join(f'{p} ({counts[s]})' for s, p in paths.items())}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -62,14 +63,28 @@ def read_items(paths: Iterable[Path]) -> list[EvalItem]:
     return list(iter_eval_items(list(paths)))
 
 
-def write_splits(items: Sequence[EvalItem], out_dir: Path, stem: str) -> dict[str, Path]:
+def write_splits(items: Sequence[EvalItem], out_dir: Path, stem: str, *, force: bool = False) -> dict[str, Path]:
     """Write `<stem>.train/dev/test.jsonl` in out_dir by the split rule, items sorted by id,
-    one compact JSON line each (the item's own fields, nothing added). Returns the paths."""
+    one compact JSON line each (the item's own fields, nothing added). Returns the paths.
+    Refuses (unless `force`) when an existing split file holds items that are not among `items`:
+    writing would delete them (the usual mistake: splitting only a new file into evals/)."""
+    if not re.fullmatch(r"[\w-][\w.-]*", stem):
+        raise BadInputError(f"stem {stem!r} must be a plain file name (letters, digits, '.', '-', '_'), not a path")
+    paths = {s: out_dir / f"{stem}.{s}.jsonl" for s in SPLITS}
+    if not force:
+        given = {it.id for it in items}
+        for path in (p for p in paths.values() if p.is_file()):
+            kept = [it.id for it in read_items([path]) if it.id not in given]
+            if kept:
+                raise BadInputError(
+                    f"{path} holds {len(kept)} item(s) that are not in the input files (e.g. {kept[0]}), and writing "
+                    f"the split would delete them: pass the split files too (grader split {out_dir}/{stem}.*.jsonl NEW.jsonl), "
+                    "or --force to replace them"
+                )
     lines: dict[str, list[str]] = {s: [] for s in SPLITS}
     for it in sorted(items, key=lambda i: i.id):
         lines[split_of(it)].append(json.dumps(it.model_dump(mode="json", exclude_none=True), ensure_ascii=False))
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {s: out_dir / f"{stem}.{s}.jsonl" for s in SPLITS}
     for s, path in paths.items():
         path.write_text("".join(line + "\n" for line in lines[s]), encoding="utf-8")
     return paths

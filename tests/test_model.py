@@ -21,6 +21,7 @@ from grader.model import (
 from grader.types import Rubric
 from grader.training import (
     data_hash, dump, fit_binary, label_of, read_items, same_content_pairs, sigmoid as _sigmoid, split_of, train,
+    write_splits,
 )
 from grader.types import EvalItem
 from tests.rubric_factory import rubric_dict
@@ -166,6 +167,29 @@ def test_split_rule_is_fixed_and_keeps_pairs_together() -> None:
     for k in range(2000):
         counts[split_of({"id": f"item-{k}"})] += 1
     assert 0.55 < counts["train"] / 2000 < 0.65 and 0.15 < counts["dev"] / 2000 < 0.25
+
+
+def test_split_does_not_delete_items_of_existing_split_files(tmp_path) -> None:
+    old = [{"id": f"old-{k}", "text": "I called the customer back.", "level": 2, "lang": "en"} for k in range(12)]
+    new = tmp_path / "new.jsonl"
+    new.write_text(json.dumps({"id": "new-1", "text": "I asked the customer why.", "level": 2, "lang": "en"}) + "\n")
+    out = tmp_path / "evals"
+    write_splits([EvalItem(**x) for x in old], out, "co")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def split(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "grader", "split", *args], capture_output=True, text=True)
+
+    refused = split(str(new), "--out", str(out), "--stem", "co")  # the usual mistake: only the new file
+    assert refused.returncode == 2 and "writing the split would delete them" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr and {p.name: p.read_bytes() for p in out.iterdir()} == before
+    both = split(*(str(out / f"co.{s}.jsonl") for s in ("train", "dev", "test")), str(new), "--out", str(out), "--stem", "co")
+    assert both.returncode == 0, both.stderr
+    ids = {json.loads(line)["id"] for p in out.iterdir() for line in p.read_text().splitlines()}
+    assert ids == {x["id"] for x in old} | {"new-1"}
+    assert split(str(new), "--out", str(out), "--stem", "co", "--force").returncode == 0  # replacing on purpose
+    bad = split(str(new), "--out", str(out), "--stem", "../escape")
+    assert bad.returncode == 2 and "plain file name" in bad.stderr and not (tmp_path / "escape.train.jsonl").exists()
 
 
 def test_same_content_pairs_are_translations_and_paraphrases_only() -> None:
