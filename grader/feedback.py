@@ -52,10 +52,13 @@ _W = {
 }
 
 
-def warning(key: str, lang: str, quotes: Sequence[str] = (), **values: object) -> str:
+def warning(key: str, lang: str, quotes: Sequence[str] = (), more: int = 0, **values: object) -> str:
     """The warning `key` ("too_few_words", "as_customer", "set_aside", "mixed") in the story's
-    language; `quotes` are shown as “…” quotes, each cut to 60 characters."""
+    language; `quotes` are shown as “…” quotes, each cut to 60 characters, and `more` says how
+    many were left unquoted."""
     shown = "; ".join(f"“{q[:60]}{'…' if len(q) > 60 else ''}”" for q in quotes)
+    if more > 0:
+        shown += f" (외 {more}개)" if lang == "ko" else f" (and {more} more)"
     return _W["ko" if lang == "ko" else "en"][key].format(quotes=shown, **values)
 
 
@@ -67,7 +70,9 @@ def _short(text: str, limit: int = 160) -> str:
 def write_feedback(rubric: Rubric, judgments: list[IndicatorJudgment], level: int | None, lang: str) -> Feedback:
     t = _T["ko" if lang == "ko" else "en"]
     shown = [j for j in judgments if j.status in ("met", "partial") and j.evidence]
-    positive = sorted((j for j in shown if level_of(j.id) > 0), key=lambda j: (-level_of(j.id), j.status != "met"))
+    # strengths are behaviour of the graded level or below: evidence of a higher level is only
+    # partly there (else the level would be higher), and beside LV.0 it is often the dismissal itself
+    positive = sorted((j for j in shown if 0 < level_of(j.id) <= (level or 0)), key=lambda j: (-level_of(j.id), j.status != "met"))
     strengths = []
     for j in positive[:3]:
         lv = level_of(j.id)
