@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from grader.config import Settings
+from grader.console import err, out
 from grader.errors import BadInputError, GraderError
 from grader.render import STATUS_MARK
 from grader.types import Grade
@@ -25,8 +25,6 @@ app = typer.Typer(
 )
 rubric_app = typer.Typer(help="Check and browse rubric files.", no_args_is_help=True)
 app.add_typer(rubric_app, name="rubric")
-out = Console()
-err = Console(stderr=True)
 
 
 def progress_bar(label: str) -> Progress:
@@ -39,6 +37,8 @@ def _read_story(file: str | None) -> bytes:
             raise BadInputError("no story given: pass a FILE, or pipe the story in (grader grade - < story.txt)")
         return sys.stdin.buffer.read()
     path = Path(file)
+    if path.is_dir():
+        raise BadInputError(f"{file} is a folder: pass a story file")
     if not path.is_file():
         raise BadInputError(f"{file}: no such file")
     return path.read_bytes()

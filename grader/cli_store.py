@@ -8,15 +8,13 @@ from typing import Annotated, Optional
 
 import typer
 from rich.cells import cell_len
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from grader.config import Settings
+from grader.console import err, out
 from grader.errors import BadInputError
 
-out = Console()
-err = Console(stderr=True)
 
 
 def _when(iso: str) -> str:

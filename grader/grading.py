@@ -20,6 +20,8 @@ ENGINES = ("local", "llm")
 def check_story(data: str | bytes, max_chars: int) -> str:
     """Return the story as text, or raise BadInputError saying what is wrong with it."""
     if isinstance(data, bytes):
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise BadInputError("the input is UTF-16 text (it starts with a UTF-16 byte order mark): save it as UTF-8 and try again")
         if b"\x00" in data[:8192]:
             raise BadInputError("the input looks like binary data, not text: paste or pass a UTF-8 text story")
         try:
@@ -83,7 +85,8 @@ def grade(
     settings: Settings | None = None,
     language: str | None = None,
 ) -> Grade:
-    """Grade one story. Bad input raises BadInputError; an engine failure returns status 'failed'."""
+    """Grade one story. Bad input raises BadInputError and a configuration error (no API key…)
+    ConfigError; an engine failure returns status 'failed'."""
     settings = settings or Settings.from_env()
     text = check_story(story, settings.max_chars)
     rubric = get_rubric(rubric_id, settings)
@@ -92,6 +95,8 @@ def grade(
     started = time.perf_counter()
     try:
         return eng.grade(text, rubric, language=lang)
+    except ConfigError:
+        raise  # the caller's setup, not the model: said as such (the CLI: exit 2), never a failed grade
     except Exception as exc:  # noqa: BLE001 - a failure must never become a level or a crash
         return _contain(eng, rubric, text, lang, started, exc)
 
@@ -112,5 +117,7 @@ def grade_many(
     started = time.perf_counter()
     try:
         return eng.grade_many(stories, rubric, languages=langs, progress=progress)
+    except ConfigError:
+        raise
     except Exception as exc:  # noqa: BLE001
         return [_contain(eng, rubric, s, lg, started, exc) for s, lg in zip(stories, langs)]

@@ -255,12 +255,24 @@ def test_cli_grade_json_and_exit_codes(grader_settings: Settings, tmp_path: Path
     insufficient = cli(["grade", "-", "--json"], stdin=NOT_WORK["recipe"].encode(), env=env)
     assert insufficient.returncode == 0 and json.loads(insufficient.stdout)["status"] == "insufficient_evidence"
 
-    for data, needle in ((b"", b"empty"), (b"\xff\xfe\xfa", b"not UTF-8"), (b"a" * 300, b"limit is 200")):
+    for data, needle in ((b"", b"empty"), (b"caf\xe9 \xfa", b"not UTF-8"), (b"a" * 300, b"limit is 200"),
+                         ("고객".encode("utf-16"), b"UTF-16 text")):
         bad = cli(["grade", "-"], stdin=data, env={**env, "GRADER_MAX_CHARS": "200"})
         assert bad.returncode == 2 and needle in bad.stderr and b"Traceback" not in bad.stderr
         assert len(bad.stderr.strip().splitlines()) == 1
     missing = cli(["grade", str(tmp_path / "nope.txt")], env=env)
     assert missing.returncode == 2 and b"no such file" in missing.stderr
+    folder = cli(["grade", str(tmp_path)], env=env)
+    assert folder.returncode == 2 and b"is a folder" in folder.stderr
+    no_key = cli(["grade", str(story), "--engine", "llm"], env={**env, "OPENAI_API_KEY": "", "OPENAI_BASE_URL": ""})
+    assert no_key.returncode == 2 and no_key.stderr.startswith(b"error: OPENAI_API_KEY is not set"), no_key.stderr
+    assert no_key.stdout == b""  # a setup mistake, not a failed grade
+
+    reader_gone = subprocess.Popen([sys.executable, "-m", "grader", "grade", str(story)], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, env={**os.environ, **env})
+    assert reader_gone.stdout is not None
+    reader_gone.stdout.close()  # like `| head -1` once it has its line
+    assert reader_gone.wait(timeout=120) == 141 and b"Traceback" not in reader_gone.stderr.read()  # not 1 ("failed")
 
     failed = cli(["grade", str(story), "--json"], env={**env, "GRADER_CHROMA_URL": "http://127.0.0.1:9"})
     assert failed.returncode == 1, failed.stderr

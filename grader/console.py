@@ -1,0 +1,24 @@
+"""The CLI's two consoles: results on stdout, messages and progress on stderr."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from rich.console import Console
+
+BROKEN_PIPE_EXIT = 141  # what a shell reports for a command whose reader went away (128 + SIGPIPE)
+
+
+class Output(Console):
+    def on_broken_pipe(self) -> None:
+        """The reader stopped reading (`grader grade story.txt | head -3`): stop quietly with the
+        shell's SIGPIPE status, not 1, which would read as a failed grading."""
+        self.quiet = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise SystemExit(BROKEN_PIPE_EXIT)
+
+
+out = Output()
+err = Console(stderr=True)
