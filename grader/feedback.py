@@ -41,6 +41,7 @@ _W = {
         "as_customer": "reads as told by a customer, not by the one serving: {quotes}: the grader needs your own account of how you work",
         "set_aside": "ignored {n} sentence(s) addressed to the grader, not about work: {quotes}",
         "mixed": "mixed: indifference (LV.0) behaviour appears beside the graded level",
+        "repeated": "{n} sentence(s) repeat an earlier one word for word and were counted once",
     },
     "ko": {
         "too_few_words": "읽을 수 있는 낱말이 {n}개뿐입니다(ㅋㅋ, 한 글자 낱말, 기호, 숫자, 마크업은 세지 않습니다). "
@@ -48,12 +49,13 @@ _W = {
         "as_customer": "일하는 사람이 아니라 고객의 입장에서 쓴 글로 읽힙니다: {quotes}. 채점하려면 내가 어떻게 일하는지에 대한 이야기가 필요합니다",
         "set_aside": "채점기에게 하는 말로 보이는 {n}개 문장은 업무 이야기가 아니어서 무시했습니다: {quotes}",
         "mixed": "혼재: 채점된 레벨과 함께 무관심(LV.0) 행동도 보입니다",
+        "repeated": "앞 문장을 그대로 되풀이한 문장 {n}개는 한 번만 셌습니다",
     },
 }
 
 
 def warning(key: str, lang: str, quotes: Sequence[str] = (), more: int = 0, **values: object) -> str:
-    """The warning `key` ("too_few_words", "as_customer", "set_aside", "mixed") in the story's
+    """The warning `key` ("too_few_words", "as_customer", "set_aside", "mixed", "repeated") in the story's
     language; `quotes` are shown as “…” quotes, each cut to 60 characters, and `more` says how
     many were left unquoted."""
     shown = "; ".join(f"“{q[:60]}{'…' if len(q) > 60 else ''}”" for q in quotes)

@@ -8,6 +8,7 @@ import pytest
 
 from grader.config import Settings
 from grader.errors import BadInputError
+from grader.evidence import split_sentences
 from grader.feedback import warning
 from grader.grading import check_story, get_rubric, grade
 from grader.index import open_index
@@ -185,6 +186,16 @@ def test_strengths_are_behaviour_of_the_graded_level_or_below(grader_settings: S
     assert len(shown) == len(g.feedback.strengths) and all(lv <= (g.level or 0) for lv in shown), (g.level, g.feedback.strengths)
     if g.level == 0:
         assert g.feedback.strengths == []  # indifference has no strengths to quote, not even a dismissal
+
+
+@pytest.mark.parametrize("name", ["en_high", "ko_mid"])
+def test_a_story_pasted_several_times_gets_the_level_of_one_copy(grader_settings: Settings, name: str) -> None:
+    once = grade(STORIES[name], settings=grader_settings)
+    thrice = grade("\n".join([STORIES[name]] * 3), settings=grader_settings)
+    assert (thrice.level, thrice.rule_level, thrice.confidence) == (once.level, once.rule_level, once.confidence)
+    assert once.warnings == [] and len(thrice.warnings) == 1
+    assert thrice.warnings[0] == warning("repeated", once.language, n=2 * len([s for s in split_sentences(STORIES[name])]))
+    assert grade("네.\n" * 3 + STORIES[name], settings=grader_settings).warnings == []  # short repeats are left alone
 
 
 def test_injected_instructions_do_not_change_the_grade(grader_settings: Settings) -> None:

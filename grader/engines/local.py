@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -30,6 +30,7 @@ from grader.types import Citation, EngineInfo, Evidence, Grade, IndicatorJudgmen
 
 SIM_PARTIAL = 0.045  # similarity above the sentence's mean over indicators that alone counts as partial
 MAX_EVIDENCE = 2
+REPEAT_MIN_WORDS = 3  # a repeated sentence this long or longer counts once (drop_repeats)
 MIN_WORDS = 5  # fewer words than this (ㅋㅋㅋ, one-letter words, symbols, numbers and markup don't count): nothing to grade
 _MARKUP = re.compile(r"<[^>]*>")
 _WORD = re.compile(r"[A-Za-z]{2,}|[가-힣]+")
@@ -72,6 +73,24 @@ class Analysis:
     vectors: np.ndarray  # (n_sent, dim) sentence embeddings
     compiled: CompiledCues
     set_aside: list[Sentence]  # sentences addressed to the grader, not used as evidence
+    repeated: list[Sentence] = field(default_factory=list)  # repeats of an earlier sentence, counted once
+
+
+def drop_repeats(sentences: list[Sentence]) -> tuple[list[Sentence], list[Sentence]]:
+    """(kept, repeated): a sentence of REPEAT_MIN_WORDS words or more that repeats an earlier one
+    (same words, case and spacing aside) counts once, so pasting a story twice, or padding it with
+    copies, does not move its level; short repeats ("네.", "Thanks.") stay as written."""
+    seen: set[str] = set()
+    kept: list[Sentence] = []
+    repeated: list[Sentence] = []
+    for s in sentences:
+        key = " ".join(s.text.split()).casefold()
+        if len(key.split()) >= REPEAT_MIN_WORDS and key in seen:
+            repeated.append(s)
+        else:
+            seen.add(key)
+            kept.append(s)
+    return kept, repeated
 
 
 class LocalEngine(Engine):
@@ -109,6 +128,7 @@ class LocalEngine(Engine):
     def analyse(self, story: str, rubric: Rubric) -> Analysis:
         compiled = compiled_cues(rubric)
         sentences, set_aside = separate_directives(story, split_sentences(story))
+        sentences, repeated = drop_repeats(sentences)
         ind = self._indicator_matrix(rubric, compiled.ids)
         if sentences:
             vec = self.index.embedder.queries([s.text for s in sentences])
@@ -121,7 +141,8 @@ class LocalEngine(Engine):
             vec = np.zeros((0, ind.shape[-1]), dtype=np.float32)
         rel = sim - sim.mean(axis=1, keepdims=True) if len(sentences) else sim
         return Analysis(
-            sentences, sim, rel, cue_matrix(sentences, compiled), sentence_flags(sentences), story_vector, vec, compiled, set_aside
+            sentences, sim, rel, cue_matrix(sentences, compiled), sentence_flags(sentences), story_vector, vec, compiled, set_aside,
+            repeated,
         )
 
     def judge(self, story: str, a: Analysis) -> list[IndicatorJudgment]:
@@ -248,6 +269,8 @@ class LocalEngine(Engine):
         if a.set_aside:
             aside = a.set_aside
             warnings.append(warning("set_aside", lang, [s.text for s in aside[:3]], len(aside) - 3, n=len(aside)))
+        if a.repeated:
+            warnings.append(warning("repeated", lang, n=len(a.repeated)))
         if mixed_signals({j.id: j.status for j in judgments}, level):
             confidence *= 0.85
             warnings.append(warning("mixed", lang))
