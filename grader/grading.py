@@ -17,10 +17,21 @@ from grader.types import Grade, Rubric
 ENGINES = ("local", "llm")
 
 
+def _utf16_text(data: bytes) -> bool:
+    """Starts with a UTF-16 byte order mark and reads as text in UTF-16."""
+    if not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return False
+    try:
+        text = data.decode("utf-16")
+    except UnicodeDecodeError:
+        return False
+    return sum(ch.isprintable() or ch in "\n\r\t" for ch in text) >= 0.9 * len(text)
+
+
 def check_story(data: str | bytes, max_chars: int) -> str:
     """Return the story as text, or raise BadInputError saying what is wrong with it."""
     if isinstance(data, bytes):
-        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        if _utf16_text(data):
             raise BadInputError("the input is UTF-16 text (it starts with a UTF-16 byte order mark): save it as UTF-8 and try again")
         if b"\x00" in data[:8192]:
             raise BadInputError("the input looks like binary data, not text: paste or pass a UTF-8 text story")

@@ -224,7 +224,8 @@ def test_html_in_a_story_is_plain_text(grader_settings: Settings) -> None:
     [
         ("", "empty"),
         ("   \n\t  ", "empty"),
-        (b"\xff\xfe\xfa not utf8", "not UTF-8"),
+        (b"\xff\xfe\xfa not utf8", "not UTF-8"),  # a byte order mark, but not UTF-16 text either
+        ("고객 이야기".encode("utf-16"), "UTF-16 text"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
         ("x" * 20001, "20,001 characters; the limit is 20,000"),
         ("\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c" * 3, "control characters"),
