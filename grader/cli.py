@@ -30,7 +30,12 @@ err = Console(stderr=True)
 
 
 def progress_bar(label: str) -> Progress:
-    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err, transient=True)
+    """A transient bar on stderr. Off when stderr is not a terminal: there it would draw nothing
+    but rich's Progress.stop writes an empty line, which ended up before our `error: …` line."""
+    return Progress(
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err, transient=True,
+        disable=not err.is_interactive,
+    )
 
 
 def _read_story(file: str | None) -> bytes:

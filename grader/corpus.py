@@ -7,7 +7,12 @@ nothing and a changed file's old chunks can be found and removed.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -118,6 +123,27 @@ def html_to_text(html: str) -> str:
     return re.sub(r"\n\s*\n+", "\n\n", "".join(parser.parts)).strip()
 
 
+_PDF_LOCK = threading.Lock()
+
+
+@contextmanager
+def _quiet_pdf_library() -> Iterator[None]:
+    """pypdf reports what it repairs or cannot read ("invalid pdf header", "EOF marker not found")
+    through its logger and `warnings`, which end up as raw lines on stderr; a file we cannot read
+    gets our own one-line reason instead. The level and the warning filters are process-wide,
+    so PDFs are read one at a time (the lock keeps concurrent reads from restoring them wrongly)."""
+    logger = logging.getLogger("pypdf")
+    with _PDF_LOCK:
+        level = logger.level
+        logger.setLevel(logging.CRITICAL + 1)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                yield
+        finally:
+            logger.setLevel(level)
+
+
 def read_document(path: Path) -> str:
     """Text of a .txt/.md/.html/.pdf file; BadInputError for anything unreadable."""
     suffix = path.suffix.lower()
@@ -125,10 +151,11 @@ def read_document(path: Path) -> str:
         raise BadInputError(f"{path}: unsupported file type {suffix or '(none)'}; use .txt, .md, .html or .pdf")
     if suffix == ".pdf":
         try:
-            from pypdf import PdfReader
+            with _quiet_pdf_library():
+                from pypdf import PdfReader
 
-            reader = PdfReader(str(path))
-            text = "\n\n".join(page.extract_text() or "" for page in reader.pages)
+                reader = PdfReader(str(path))
+                text = "\n\n".join(page.extract_text() or "" for page in reader.pages)
         except Exception as exc:  # noqa: BLE001 - any parser failure is a bad file for the user
             raise BadInputError(f"{path}: cannot read this PDF ({type(exc).__name__}: {exc})") from None
     else:

@@ -128,3 +128,41 @@ def test_seed_articles_retrieve_level_2_3_indicators(grader_settings: Settings, 
         assert any(lv in (2, 3) for lv in levels), (q, [(h.id, h.score) for h in hits])
     passages = index.search("공항에서 스테이크", k=3, kinds=["passage"])
     assert any(p.source.startswith("000_") for p in passages), [(p.source, p.text[:40]) for p in passages]
+
+
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """The real CLI entry point in this process: (exit code, stdout, stderr)."""
+    import sys
+
+    from grader.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["grader", *args])
+    monkeypatch.setenv("COLUMNS", "400")
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_a_corrupt_pdf_is_one_line_of_ours(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    bad = tmp_path / "junk.pdf"
+    bad.write_bytes(b"\x81\x96garbage that is not a pdf" * 4)
+    code = (
+        "import sys; from pathlib import Path; from grader.corpus import read_document\n"
+        "try:\n    read_document(Path(sys.argv[1]))\nexcept Exception as exc:\n    print(exc)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code, str(bad)], capture_output=True, text=True)
+    assert run.stderr == "", run.stderr  # no "invalid pdf header", no "EOF marker not found"
+    assert "cannot read this PDF" in run.stdout
+
+
+def test_index_errors_start_with_error(small: tuple[Settings, Path], monkeypatch, capsys) -> None:
+    _, tmp = small
+    code, _, stderr = cli(monkeypatch, capsys, "index", str(tmp / "nope.md"))
+    assert code == 2 and stderr.startswith("error: ") and "no such file" in stderr  # no empty line before it
