@@ -155,13 +155,27 @@ def search(
 
 
 @rubric_app.command("validate")
-def rubric_validate(file: Annotated[Path, typer.Argument(help="Rubric YAML file.")]) -> None:
+def rubric_validate(
+    file: Annotated[Path, typer.Argument(help="Rubric YAML file.")],
+    against: Annotated[
+        Optional[Path],
+        typer.Option("--against", help="Rubrics folder whose other rubrics must not use the same ids "
+                     "(default: the corpus rubrics folder, when FILE is in it)."),
+    ] = None,
+) -> None:
     """Check a rubric file; errors name the file, the field and the problem."""
-    from grader.rubric import load_rubric_file
+    from grader.rubric import validate_rubric_file
 
-    r = load_rubric_file(file)
+    folder = against
+    if folder is None:
+        rubrics_dir = Settings.from_env().rubrics_dir
+        if file.resolve().parent == rubrics_dir.resolve():
+            folder = rubrics_dir
+    r, others = validate_rubric_file(file, folder)
     n = len(r.indicators())
     out.print(f"{file}: ok — {r.id} v{r.version}, {len(r.levels)} levels, {n} indicators, {len(r.principles)} principles")
+    if folder is not None:
+        out.print(f"no id shared with the {len(others)} other rubric(s) in {folder}", markup=False, highlight=False)
 
 
 @rubric_app.command("show")
