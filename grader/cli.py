@@ -143,8 +143,9 @@ def search(
     kind: Annotated[Optional[list[str]], typer.Option("--kind", help="indicator, principle or passage (repeatable).")] = None,
 ) -> None:
     """Show the criteria and passages closest to TEXT, with scores."""
-    from grader.index import ensure_index
+    from grader.index import check_search, ensure_index
 
+    check_search(text, kind)  # before the index is opened or built
     hits = ensure_index(Settings.from_env()).search(text, k=k, kinds=kind)
     table = Table()
     for col in ("score", "id", "kind", "source / location", "text"):

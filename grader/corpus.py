@@ -28,11 +28,15 @@ _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.M)
 
 @dataclass(frozen=True)
 class Entry:
-    """One record for the index."""
+    """One record for the index; `metadata["digest"]` is filled in from the text and the rest
+    of the metadata."""
 
     id: str
     text: str
     metadata: dict[str, str | int]
+
+    def __post_init__(self) -> None:
+        self.metadata["digest"] = entry_digest(self.text, self.metadata)
 
 
 @dataclass
@@ -46,6 +50,16 @@ class SourceDoc:
 
 def _digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:16]
+
+
+def entry_digest(text: str, metadata: dict[str, str | int]) -> str:
+    """What `grader index` compares to decide whether an entry changed: its text AND its metadata
+    (rubric id, source key, level, location, ...), so an entry that keeps its text but moves to
+    another rubric or source is rewritten too. (Digests were of the text alone before: an index
+    built then sees every entry as changed once; the text is the same, so `Index.build` only
+    rewrites the metadata and embeds nothing.)"""
+    meta = "\x1e".join(f"{k}={metadata[k]}" for k in sorted(metadata) if k != "digest")
+    return _digest(text, meta)
 
 
 # --------------------------------------------------------------------------- rubric entries
@@ -67,7 +81,6 @@ def rubric_entries(rubric: Rubric, source_key: str) -> list[Entry]:
                             "kind": "indicator", "rubric_id": rubric.id, "level": lv.level,
                             "indicator_id": ind.id, "source": src, "lang": lang, "chunk": 0,
                             "source_key": source_key, "location": f"{rubric.id} v{rubric.version}, LV.{lv.level}",
-                            "digest": _digest(text),
                         },
                     )
                 )
@@ -81,7 +94,7 @@ def rubric_entries(rubric: Rubric, source_key: str) -> list[Entry]:
                     metadata={
                         "kind": "principle", "rubric_id": rubric.id, "level": -1, "indicator_id": pr.id,
                         "source": src, "lang": lang, "chunk": 0, "source_key": source_key,
-                        "location": f"{rubric.id} v{rubric.version}, principles", "digest": _digest(text),
+                        "location": f"{rubric.id} v{rubric.version}, principles",
                     },
                 )
             )
@@ -216,7 +229,6 @@ def document_entries(doc: SourceDoc) -> list[Entry]:
                         "kind": "passage", "rubric_id": "", "level": -1, "indicator_id": "",
                         "source": doc.title, "lang": detect_language(text), "chunk": position,
                         "source_key": doc.key, "location": f"{where} (chunk {position + 1})",
-                        "digest": _digest(text),
                     },
                 )
             )
