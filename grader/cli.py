@@ -28,7 +28,12 @@ app.add_typer(rubric_app, name="rubric")
 
 
 def progress_bar(label: str) -> Progress:
-    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err, transient=True)
+    """A transient bar on stderr. Off when stderr is not a terminal: there it would draw nothing
+    but rich's Progress.stop writes an empty line, which ended up before our `error: …` line."""
+    return Progress(
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err, transient=True,
+        disable=not err.is_interactive,
+    )
 
 
 def _read_story(file: str | None) -> bytes:
@@ -138,8 +143,9 @@ def search(
     kind: Annotated[Optional[list[str]], typer.Option("--kind", help="indicator, principle or passage (repeatable).")] = None,
 ) -> None:
     """Show the criteria and passages closest to TEXT, with scores."""
-    from grader.index import ensure_index
+    from grader.index import check_search, ensure_index
 
+    check_search(text, kind)  # before the index is opened or built
     hits = ensure_index(Settings.from_env()).search(text, k=k, kinds=kind)
     table = Table()
     for col in ("score", "id", "kind", "source / location", "text"):
@@ -150,13 +156,27 @@ def search(
 
 
 @rubric_app.command("validate")
-def rubric_validate(file: Annotated[Path, typer.Argument(help="Rubric YAML file.")]) -> None:
+def rubric_validate(
+    file: Annotated[Path, typer.Argument(help="Rubric YAML file.")],
+    against: Annotated[
+        Optional[Path],
+        typer.Option("--against", help="Rubrics folder whose other rubrics must not use the same ids "
+                     "(default: the corpus rubrics folder, when FILE is in it)."),
+    ] = None,
+) -> None:
     """Check a rubric file; errors name the file, the field and the problem."""
-    from grader.rubric import load_rubric_file
+    from grader.rubric import validate_rubric_file
 
-    r = load_rubric_file(file)
+    folder = against
+    if folder is None:
+        rubrics_dir = Settings.from_env().rubrics_dir
+        if file.resolve().parent == rubrics_dir.resolve():
+            folder = rubrics_dir
+    r, others = validate_rubric_file(file, folder)
     n = len(r.indicators())
     out.print(f"{file}: ok — {r.id} v{r.version}, {len(r.levels)} levels, {n} indicators, {len(r.principles)} principles")
+    if folder is not None:
+        out.print(f"no id shared with the {len(others)} other rubric(s) in {folder}", markup=False, highlight=False)
 
 
 @rubric_app.command("show")

@@ -130,7 +130,7 @@ def eval_command(
     done = [0]
     bar = Progress(
         TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-        console=err, transient=True,
+        console=err, transient=True, disable=not err.is_interactive,  # see grader.cli.progress_bar
     )
     task: list[Any] = []
 

@@ -7,7 +7,12 @@ nothing and a changed file's old chunks can be found and removed.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -23,11 +28,15 @@ _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.M)
 
 @dataclass(frozen=True)
 class Entry:
-    """One record for the index."""
+    """One record for the index; `metadata["digest"]` is filled in from the text and the rest
+    of the metadata."""
 
     id: str
     text: str
     metadata: dict[str, str | int]
+
+    def __post_init__(self) -> None:
+        self.metadata["digest"] = entry_digest(self.text, self.metadata)
 
 
 @dataclass
@@ -41,6 +50,16 @@ class SourceDoc:
 
 def _digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:16]
+
+
+def entry_digest(text: str, metadata: dict[str, str | int]) -> str:
+    """What `grader index` compares to decide whether an entry changed: its text AND its metadata
+    (rubric id, source key, level, location, ...), so an entry that keeps its text but moves to
+    another rubric or source is rewritten too. (Digests were of the text alone before: an index
+    built then sees every entry as changed once; the text is the same, so `Index.build` only
+    rewrites the metadata and embeds nothing.)"""
+    meta = "\x1e".join(f"{k}={metadata[k]}" for k in sorted(metadata) if k != "digest")
+    return _digest(text, meta)
 
 
 # --------------------------------------------------------------------------- rubric entries
@@ -62,7 +81,6 @@ def rubric_entries(rubric: Rubric, source_key: str) -> list[Entry]:
                             "kind": "indicator", "rubric_id": rubric.id, "level": lv.level,
                             "indicator_id": ind.id, "source": src, "lang": lang, "chunk": 0,
                             "source_key": source_key, "location": f"{rubric.id} v{rubric.version}, LV.{lv.level}",
-                            "digest": _digest(text),
                         },
                     )
                 )
@@ -76,7 +94,7 @@ def rubric_entries(rubric: Rubric, source_key: str) -> list[Entry]:
                     metadata={
                         "kind": "principle", "rubric_id": rubric.id, "level": -1, "indicator_id": pr.id,
                         "source": src, "lang": lang, "chunk": 0, "source_key": source_key,
-                        "location": f"{rubric.id} v{rubric.version}, principles", "digest": _digest(text),
+                        "location": f"{rubric.id} v{rubric.version}, principles",
                     },
                 )
             )
@@ -118,6 +136,27 @@ def html_to_text(html: str) -> str:
     return re.sub(r"\n\s*\n+", "\n\n", "".join(parser.parts)).strip()
 
 
+_PDF_LOCK = threading.Lock()
+
+
+@contextmanager
+def _quiet_pdf_library() -> Iterator[None]:
+    """pypdf reports what it repairs or cannot read ("invalid pdf header", "EOF marker not found")
+    through its logger and `warnings`, which end up as raw lines on stderr; a file we cannot read
+    gets our own one-line reason instead. The level and the warning filters are process-wide,
+    so PDFs are read one at a time (the lock keeps concurrent reads from restoring them wrongly)."""
+    logger = logging.getLogger("pypdf")
+    with _PDF_LOCK:
+        level = logger.level
+        logger.setLevel(logging.CRITICAL + 1)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                yield
+        finally:
+            logger.setLevel(level)
+
+
 def read_document(path: Path) -> str:
     """Text of a .txt/.md/.html/.pdf file; BadInputError for anything unreadable."""
     suffix = path.suffix.lower()
@@ -125,10 +164,11 @@ def read_document(path: Path) -> str:
         raise BadInputError(f"{path}: unsupported file type {suffix or '(none)'}; use .txt, .md, .html or .pdf")
     if suffix == ".pdf":
         try:
-            from pypdf import PdfReader
+            with _quiet_pdf_library():
+                from pypdf import PdfReader
 
-            reader = PdfReader(str(path))
-            text = "\n\n".join(page.extract_text() or "" for page in reader.pages)
+                reader = PdfReader(str(path))
+                text = "\n\n".join(page.extract_text() or "" for page in reader.pages)
         except Exception as exc:  # noqa: BLE001 - any parser failure is a bad file for the user
             raise BadInputError(f"{path}: cannot read this PDF ({type(exc).__name__}: {exc})") from None
     else:
@@ -189,7 +229,6 @@ def document_entries(doc: SourceDoc) -> list[Entry]:
                         "kind": "passage", "rubric_id": "", "level": -1, "indicator_id": "",
                         "source": doc.title, "lang": detect_language(text), "chunk": position,
                         "source_key": doc.key, "location": f"{where} (chunk {position + 1})",
-                        "digest": _digest(text),
                     },
                 )
             )

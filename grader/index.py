@@ -7,6 +7,7 @@ and refuses to be queried with another.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -19,12 +20,46 @@ import numpy as np
 from grader.config import Settings
 from grader.corpus import TEXT_SUFFIXES, Entry, SourceDoc, document_entries, load_document, rubric_entries
 from grader.embeddings import Embedder, make_embedder
-from grader.errors import BadInputError, IndexError_
-from grader.rubric import load_rubric_file, rubric_files
-from grader.types import Hit
+from grader.errors import BadInputError, GraderError, IndexError_, RubricError
+from grader.rubric import check_file_name, id_clashes, load_rubric_file, rubric_files
+from grader.types import Hit, Rubric
 
 Progress = Callable[[int, int], None]
 BATCH = 32
+KINDS = ("indicator", "principle", "passage")
+
+
+def check_search(text: str | None, kinds: Sequence[str] | None = None) -> None:
+    """BadInputError for a query `Index.search` cannot answer: empty text or an unknown kind."""
+    unknown = [k for k in kinds or () if k not in KINDS]
+    if unknown:
+        raise BadInputError(f"unknown kind {unknown[0]!r}: the kinds are {', '.join(KINDS)}")
+    if text is None or not text.strip():
+        raise BadInputError("the search text is empty: give a few words to look for")
+
+
+def _guarded(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Any failure of Chroma (or of the embedder) inside an Index method becomes one IndexError_
+    line saying what was being done; the project's own errors pass through unchanged."""
+
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def guarded(self: "Index", *args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(self, *args, **kwargs)
+            except GraderError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a library failure is one clear line, not a traceback
+                where = self.settings.chroma_url or self.settings.chroma_dir
+                detail = " ".join(str(exc).split())[:300]
+                raise IndexError_(
+                    f"the index at {where} failed while {what} ({type(exc).__name__}: {detail}): "
+                    "run `grader index`, or `grader index --rebuild` if it persists"
+                ) from None
+
+        return guarded
+
+    return wrap
 
 
 @dataclass
@@ -79,6 +114,7 @@ class Index:
         return self._client
 
     @property
+    @_guarded("opening the collection")
     def collection(self) -> Any:
         if self._collection is None:
             name = self.settings.collection
@@ -98,6 +134,7 @@ class Index:
             )
         return self._collection
 
+    @_guarded("counting entries")
     def count(self) -> int:
         return int(self.collection.count())
 
@@ -111,11 +148,28 @@ class Index:
     # ------------------------------------------------------------------ building
 
     def _corpus_sources(self) -> tuple[list[tuple[str, list[Entry]]], list[str]]:
+        """Entries of the corpus rubrics and notes, and "path: reason" for files left out.
+
+        A rubric whose id is not its file name is left out (grading refuses it anyway); two
+        rubrics sharing principle/indicator ids are a RubricError, raised before the index is
+        touched (their entries would overwrite each other)."""
         out: list[tuple[str, list[Entry]]] = []
         skipped: list[str] = []
-        for stem, path in rubric_files(self.settings.rubrics_dir).items():
+        rubrics: list[tuple[Path, Rubric]] = []
+        for path in rubric_files(self.settings.rubrics_dir).values():
+            rubric = load_rubric_file(path)
+            try:
+                check_file_name(rubric, path)
+            except RubricError as exc:
+                skipped.append(f"{exc}; this rubric is not indexed")
+                continue
+            rubrics.append((path, rubric))
+        clashes = id_clashes(rubrics)
+        if clashes:
+            raise RubricError("; ".join(clashes) + " (nothing was indexed; the index is unchanged)")
+        for path, rubric in rubrics:
             key = f"corpus:rubrics/{path.name}"
-            out.append((key, rubric_entries(load_rubric_file(path), key)))
+            out.append((key, rubric_entries(rubric, key)))
         notes = self.settings.notes_dir
         if notes.is_dir():
             for path in sorted(p for p in notes.rglob("*") if p.suffix.lower() in TEXT_SUFFIXES):
@@ -139,46 +193,63 @@ class Index:
                 raise BadInputError(f"{p}: no such file or folder")
         return files
 
+    @_guarded("indexing")
     def build(self, paths: Sequence[str | Path] = (), *, rebuild: bool = False, progress: Progress | None = None) -> BuildReport:
         """Index the corpus, the given documents and documents indexed before (still on disk).
 
-        Unchanged entries are not embedded again; changed ones are replaced; entries of
-        files that are gone are removed. `rebuild` starts from an empty collection.
+        Unchanged entries are not embedded again; changed ones are replaced (an entry whose
+        text is the same and only its metadata changed gets the new metadata, not a new
+        embedding); entries of files that are gone are removed. `rebuild` starts from an empty
+        collection. Problems with the corpus or the given paths are raised before the index is
+        touched.
         """
-        if rebuild:
-            self.reset()
         report = BuildReport()
         sources, report.skipped = self._corpus_sources()
-        current = self.collection.get(include=["metadatas"])
-        known: dict[str, tuple[str, str]] = {
-            i: (str(m.get("source_key", "")), str(m.get("digest", ""))) for i, m in zip(current["ids"], current["metadatas"] or [])
-        }
-        user_keys = {k for k, _ in known.values() if k and not k.startswith("corpus:")}
-        wanted_files = {str(p.resolve()): p for p in self._expand(paths)}
-        for key in user_keys:
-            if key not in wanted_files and Path(key).is_file():
-                wanted_files[key] = Path(key)
+        given = self._expand(paths)
+        wanted_files = {str(p.resolve()): p for p in given}
+        docs: dict[str, SourceDoc] = {}
+        named = {Path(p).expanduser().resolve() for p in paths}
         for key, path in wanted_files.items():
             try:
-                doc: SourceDoc = load_document(path, key)
+                docs[key] = load_document(path, key)
             except BadInputError as exc:
-                if paths and any(Path(p).expanduser().resolve() == path.resolve() for p in paths):
+                if path.resolve() in named:  # a bad file the user named is an error
                     raise
-                report.skipped.append(str(exc))
+                report.skipped.append(str(exc))  # one found in a named folder is skipped
+        if rebuild:
+            self.reset()
+        current = self.collection.get(include=["metadatas", "documents"])
+        known: dict[str, tuple[str, str, str]] = {
+            i: (str(m.get("source_key", "")), str(m.get("digest", "")), str(d))
+            for i, m, d in zip(current["ids"], current["metadatas"] or [], current["documents"] or [])
+        }
+        user_keys = sorted({k for k, _, _ in known.values() if k and not k.startswith("corpus:")})
+        for key in user_keys:
+            if key in docs or not Path(key).is_file():
                 continue
-            sources.append((key, document_entries(doc)))
+            try:
+                docs[key] = load_document(Path(key), key)
+            except BadInputError as exc:  # a remembered document that went bad is skipped
+                report.skipped.append(str(exc))
+        sources.extend((key, document_entries(doc)) for key, doc in docs.items())
         report.sources = [k for k, _ in sources]
 
         desired: dict[str, Entry] = {e.id: e for _, entries in sources for e in entries}
         stale = [i for i in known if i not in desired]
-        todo = [e for e in desired.values() if known.get(e.id, ("", ""))[1] != e.metadata["digest"]]
+        changed = [e for e in desired.values() if e.id not in known or known[e.id][1] != e.metadata["digest"]]
+        retag = [e for e in changed if e.id in known and known[e.id][2] == e.text]
+        retag_ids = {e.id for e in retag}
+        todo = [e for e in changed if e.id not in retag_ids]
         report.removed = len(stale)
-        report.updated = sum(1 for e in todo if e.id in known)
-        report.added = len(todo) - report.updated
-        report.unchanged = len(desired) - len(todo)
+        report.updated = sum(1 for e in changed if e.id in known)
+        report.added = len(changed) - report.updated
+        report.unchanged = len(desired) - len(changed)
         if stale:
             for i in range(0, len(stale), 500):
                 self.collection.delete(ids=stale[i : i + 500])
+        for i in range(0, len(retag), 500):
+            batch = retag[i : i + 500]
+            self.collection.update(ids=[e.id for e in batch], metadatas=[e.metadata for e in batch])
         total = len(todo)
         if progress:
             progress(0, total)
@@ -194,6 +265,7 @@ class Index:
                 progress(min(i + BATCH, total), total)
         return report
 
+    @_guarded("checking the corpus is indexed")
     def needs_build(self) -> bool:
         """True when the corpus (rubrics, notes) is not fully indexed in its current version."""
         sources, _ = self._corpus_sources()
@@ -216,7 +288,15 @@ class Index:
         vector: np.ndarray | None = None,
     ) -> list[Hit]:
         """Top-k criteria/passages for `text` (or an already computed query `vector`);
-        criteria are deduplicated across languages."""
+        criteria are deduplicated across languages. BadInputError for empty text (without a
+        vector) or an unknown kind."""
+        check_search(text if vector is None else "-", kinds)
+        return self._search(text, k, kinds=kinds, rubric_id=rubric_id, vector=vector)
+
+    @_guarded("searching")
+    def _search(
+        self, text: str | None, k: int, *, kinds: Sequence[str] | None, rubric_id: str | None, vector: np.ndarray | None
+    ) -> list[Hit]:
         if self.count() == 0:
             raise IndexError_("the index is empty: run `grader index` first")
         where: list[dict[str, Any]] = []
@@ -243,6 +323,7 @@ class Index:
                 break
         return list(hits.values())
 
+    @_guarded("looking up citation ids")
     def existing_ids(self, ids: Iterable[str]) -> set[str]:
         """Which of these citation ids (indicator/principle ids or passage chunk ids) are indexed."""
         ids = list(dict.fromkeys(ids))
@@ -258,6 +339,7 @@ class Index:
             found.update(str(m["indicator_id"]) for m in got["metadatas"] or [])
         return found
 
+    @_guarded("reading indicator vectors")
     def indicator_vectors(self, rubric_id: str) -> dict[str, np.ndarray]:
         """{indicator id: (n_langs, dim) stored passage embeddings} for one rubric."""
         got = self.collection.get(
@@ -268,6 +350,7 @@ class Index:
             out.setdefault(str(meta["indicator_id"]), []).append(np.asarray(vec, dtype=np.float32))
         return {k: np.vstack(v) for k, v in out.items()}
 
+    @_guarded("listing sources")
     def sources(self) -> list[dict[str, Any]]:
         """Indexed sources: key, title, kind and number of entries."""
         got = self.collection.get(include=["metadatas"])

@@ -80,7 +80,7 @@ def test_bad_options_fail_before_grading(monkeypatch, capsys, fake, eval_set, tm
     assert code == 2 and "--samples needs --engine llm" in stderr
     bad = write_set(tmp_path / "bad.jsonl", [story(1, 1), '{"id": "x", "text": "t", "level": 9}'])
     code, _, stderr = cli(monkeypatch, capsys, "eval", str(bad), "--out", str(tmp_path / "r"))
-    assert code == 2 and f"error: {bad}:2:" in stderr and "Traceback" not in stderr
+    assert code == 2 and stderr.startswith(f"error: {bad}:2:") and "Traceback" not in stderr  # no empty line first
     assert fake.calls == 0
 
 

@@ -6,7 +6,7 @@ import yaml
 from grader.config import Settings
 from grader.corpus import chunk_text, html_to_text, read_document
 from grader.embeddings import CountingMixin
-from grader.errors import BadInputError, IndexError_
+from grader.errors import BadInputError, IndexError_, RubricError
 from grader.evidence import split_sentences
 from grader.index import Index
 from tests.rubric_factory import rubric_dict
@@ -128,3 +128,183 @@ def test_seed_articles_retrieve_level_2_3_indicators(grader_settings: Settings, 
         assert any(lv in (2, 3) for lv in levels), (q, [(h.id, h.score) for h in hits])
     passages = index.search("공항에서 스테이크", k=3, kinds=["passage"])
     assert any(p.source.startswith("000_") for p in passages), [(p.source, p.text[:40]) for p in passages]
+
+
+# --------------------------------------------------------------------------- rubrics of one corpus
+
+
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """The real CLI entry point in this process: (exit code, stdout, stderr)."""
+    import sys
+
+    from grader.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["grader", *args])
+    monkeypatch.setenv("COLUMNS", "400")
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def add_rubric(settings: Settings, name: str, **changes: object) -> Path:
+    data = rubric_dict()
+    data.update(changes)
+    path = settings.rubrics_dir / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def renamed_ids(prefix: str, **changes: object) -> dict:
+    """rubric_dict() with its ids under another prefix (co.L0.1 -> <prefix>.L0.1)."""
+    text = yaml.safe_dump(rubric_dict(), allow_unicode=True).replace("id: co.", f"id: {prefix}.")
+    data = yaml.safe_load(text)
+    data.update(changes)
+    return data
+
+
+def test_index_refuses_rubrics_that_share_ids_and_leaves_the_index_alone(
+    small: tuple[Settings, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings, _ = small
+    Index(settings).build()
+    before = Index(settings).collection.get(include=["metadatas"])
+    add_rubric(settings, "mini", id="mini")  # a copy of customer-obsession with only its id changed
+    for rebuild in (False, True):
+        with pytest.raises(RubricError) as exc:
+            Index(settings).build(rebuild=rebuild)
+        message = str(exc.value)
+        assert "'customer-obsession'" in message and "'mini'" in message and "mini.yaml" in message
+        assert "co.L0.1, co.L0.2, co.L0.3 and 19 more" in message and "unique across the rubrics" in message
+        after = Index(settings).collection.get(include=["metadatas"])
+        assert after["ids"] == before["ids"] and after["metadatas"] == before["metadatas"]  # --rebuild did not drop it
+    code, stdout, stderr = cli(monkeypatch, capsys, "index")
+    assert code == 2 and stderr.startswith("error: rubrics 'customer-obsession'") and stderr.count("\n") == 1
+    assert "Traceback" not in stderr and not stdout
+
+
+def test_search_and_grading_with_clashing_rubrics_are_one_clear_line(
+    small: tuple[Settings, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from grader import index as index_mod
+    from grader.grading import grade
+
+    settings, _ = small
+    Index(settings).build()
+    add_rubric(settings, "mini", id="mini")
+    index_mod.open_index.cache_clear()
+    story = "I interviewed twelve customers who churned and rebuilt the import flow with five of them every week."
+    for rubric_id in ("customer-obsession", "mini"):
+        g = grade(story, rubric_id=rubric_id, engine="local", settings=settings)
+        assert g.status == "failed" and "unique across the rubrics" in (g.error or "") and "DuplicateIDError" not in (g.error or "")
+    code, _, stderr = cli(monkeypatch, capsys, "search", "customers")
+    assert code == 2 and stderr.startswith("error: rubrics ") and "Traceback" not in stderr
+
+
+class BrokenCollection:
+    """Stands in for a Chroma collection whose every call fails the way chromadb does."""
+
+    def __getattr__(self, name: str):
+        from chromadb.errors import DuplicateIDError
+
+        def fail(*args: object, **kwargs: object):
+            raise DuplicateIDError("Expected IDs to be unique, found 2 duplicated IDs: co.p1@ko, co.p1@en in get.")
+
+        return fail
+
+
+def test_chroma_failures_become_index_errors(small: tuple[Settings, Path]) -> None:
+    settings, _ = small
+    index = Index(settings)
+    index._collection = BrokenCollection()
+    for call in (
+        lambda: index.count(),
+        lambda: index.search("customers"),
+        lambda: index.needs_build(),
+        lambda: index.build(),
+        lambda: index.existing_ids(["co.p1"]),
+        lambda: index.indicator_vectors("customer-obsession"),
+        lambda: index.sources(),
+    ):
+        with pytest.raises(IndexError_, match=r"failed while .*\(DuplicateIDError: Expected IDs to be unique.*grader index"):
+            call()
+
+
+def test_incremental_index_notices_changed_metadata(small: tuple[Settings, Path]) -> None:
+    settings, _ = small
+    Index(settings).build()
+    mini = add_rubric(settings, "mini", id="mini")
+    mini.write_text(yaml.safe_dump(renamed_ids("mi", id="mini"), allow_unicode=True), encoding="utf-8")
+    Index(settings).build()
+    # the texts stay, the rubric moves: its entries must follow without being embedded again
+    (settings.rubrics_dir / "customer-obsession.yaml").unlink()
+    mini.write_text(yaml.safe_dump(rubric_dict() | {"id": "mini"}, allow_unicode=True), encoding="utf-8")
+    before = embedded()
+    report = Index(settings).build()
+    assert report.updated == 44 and report.removed == 44 and report.embedded == 0 and embedded() == before
+    index = Index(settings)
+    assert len(index.indicator_vectors("mini")) == 21 and index.indicator_vectors("customer-obsession") == {}
+    assert not index.needs_build()
+
+
+def test_an_index_with_text_only_digests_is_retagged_not_re_embedded(small: tuple[Settings, Path]) -> None:
+    settings, _ = small
+    index = Index(settings)
+    index.build()
+    got = index.collection.get(include=["metadatas"])
+    index.collection.update(ids=got["ids"], metadatas=[{**m, "digest": "old-format", "rubric_id": "stale"} for m in got["metadatas"]])
+    assert Index(settings).needs_build()
+    before = embedded()
+    report = Index(settings).build()
+    assert report.updated == len(got["ids"]) and report.embedded == 0 and embedded() == before
+    assert len(Index(settings).indicator_vectors("customer-obsession")) == 21
+
+
+def test_index_lists_a_rubric_it_skips(small: tuple[Settings, Path], monkeypatch, capsys) -> None:
+    settings, _ = small
+    add_rubric(settings, "mini", **{k: v for k, v in renamed_ids("mi").items() if k != "id"}, id="other")
+    report = Index(settings).build()
+    assert any("mini.yaml: field id: 'other' does not match the file name 'mini'" in s and "not indexed" in s for s in report.skipped)
+    assert Index(settings).indicator_vectors("other") == {}
+    code, _, stderr = cli(monkeypatch, capsys, "index")
+    assert code == 0 and "skipped" in stderr and "does not match the file name 'mini'" in stderr
+
+
+# --------------------------------------------------------------------------- search input, stderr hygiene
+
+
+def test_search_refuses_unknown_kinds_and_empty_text(small: tuple[Settings, Path], monkeypatch, capsys) -> None:
+    settings, _ = small
+    index = Index(settings)  # checked before the index is opened: nothing to build
+    with pytest.raises(BadInputError, match="unknown kind 'bogus': the kinds are indicator, principle, passage"):
+        index.search("customers", kinds=["indicator", "bogus"])
+    for text in ("", "  \n"):
+        with pytest.raises(BadInputError, match="search text is empty"):
+            index.search(text)
+    for args, needle in ((["search", "x", "--kind", "bogus"], "indicator, principle, passage"), (["search", ""], "empty")):
+        code, stdout, stderr = cli(monkeypatch, capsys, *args)
+        assert code == 2 and stderr.startswith("error: ") and needle in stderr and not stdout, (args, stderr)
+
+
+def test_a_corrupt_pdf_is_one_line_of_ours(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    bad = tmp_path / "junk.pdf"
+    bad.write_bytes(b"\x81\x96garbage that is not a pdf" * 4)
+    code = (
+        "import sys; from pathlib import Path; from grader.corpus import read_document\n"
+        "try:\n    read_document(Path(sys.argv[1]))\nexcept Exception as exc:\n    print(exc)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code, str(bad)], capture_output=True, text=True)
+    assert run.stderr == "", run.stderr  # no "invalid pdf header", no "EOF marker not found"
+    assert "cannot read this PDF" in run.stdout
+
+
+def test_index_errors_start_with_error(small: tuple[Settings, Path], monkeypatch, capsys) -> None:
+    _, tmp = small
+    code, _, stderr = cli(monkeypatch, capsys, "index", str(tmp / "nope.md"))
+    assert code == 2 and stderr.startswith("error: ") and "no such file" in stderr  # no empty line before it

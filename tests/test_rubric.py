@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from grader.errors import RubricError
-from grader.rubric import load_rubric, load_rubric_file
+from grader.rubric import load_rubric, load_rubric_file, validate_rubric_file
 from tests.rubric_factory import mutated, rubric_dict
 
 REPO = Path(__file__).resolve().parents[1]
@@ -98,3 +98,50 @@ def test_cli_rubric_validate_exit_codes(tmp_path: Path) -> None:
     assert "field levels" in run.stderr and "Traceback" not in run.stderr
     good = subprocess.run([sys.executable, "-m", "grader", "rubric", "validate", str(REAL)], capture_output=True, text=True)
     assert good.returncode == 0 and "21 indicators" in good.stdout
+
+
+def run_cli(*args: str, corpus: Path | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+
+    env = {**os.environ, "COLUMNS": "400"}
+    if corpus is not None:
+        env["GRADER_CORPUS_DIR"] = str(corpus)
+    return subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True, text=True, env=env)
+
+
+def test_validate_reports_an_id_that_is_not_the_file_name(tmp_path: Path) -> None:
+    path = write(tmp_path, mutated(lambda d: d.update(id="other")), "mini.yaml")
+    with pytest.raises(RubricError, match=r"mini.yaml: field id: 'other' does not match the file name 'mini'"):
+        validate_rubric_file(path)
+    run = run_cli("rubric", "validate", str(path))
+    assert run.returncode == 2 and run.stderr.startswith("error: ") and "does not match the file name 'mini'" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_validate_reports_ids_used_by_another_rubric_of_the_folder(tmp_path: Path) -> None:
+    rubrics = tmp_path / "corpus" / "rubrics"
+    rubrics.mkdir(parents=True)
+    write(rubrics, rubric_dict())
+    mini = write(rubrics, mutated(lambda d: d.update(id="mini")), "mini.yaml")
+    with pytest.raises(RubricError) as exc:
+        validate_rubric_file(mini, rubrics)
+    message = str(exc.value)
+    assert "'mini'" in message and "'customer-obsession'" in message and "customer-obsession.yaml" in message
+    assert "co.L0.1, co.L0.2, co.L0.3 and 19 more" in message
+    assert validate_rubric_file(mini)[0].id == "mini"  # alone it is a valid rubric
+
+    # in the corpus rubrics folder (GRADER_CORPUS_DIR) it is checked against the others
+    run = run_cli("rubric", "validate", str(mini), corpus=tmp_path / "corpus")
+    assert run.returncode == 2 and "unique across the rubrics" in run.stderr and "Traceback" not in run.stderr
+    # a file elsewhere is checked against a folder with --against
+    outside = write(tmp_path, mutated(lambda d: d.update(id="mini")), "mini.yaml")
+    assert run_cli("rubric", "validate", str(outside), corpus=tmp_path / "corpus").returncode == 0
+    run = run_cli("rubric", "validate", str(outside), "--against", str(rubrics))
+    assert run.returncode == 2 and "co.L0.1" in run.stderr
+    # the same file name in the folder is the rubric it would replace, not a clash
+    same = write(tmp_path, rubric_dict())
+    run = run_cli("rubric", "validate", str(same), "--against", str(rubrics))
+    assert run.returncode == 2 and "'mini'" in run.stderr  # ... but mini.yaml there still clashes
+    (rubrics / "mini.yaml").unlink()
+    run = run_cli("rubric", "validate", str(same), "--against", str(rubrics))
+    assert run.returncode == 0 and "no id shared with the 0 other rubric(s)" in run.stdout
