@@ -125,8 +125,6 @@ def eval_command(
 
     thresholds = parse_fail_under(fail_under) if fail_under is not None else {}
     settings = Settings.from_env()
-    if not resume and (out_dir / "predictions.jsonl").exists():
-        err.print(f"note: {out_dir} holds an earlier run; starting over (add --resume to continue it)", markup=False, highlight=False)
     done = [0]
     bar = Progress(
         TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
@@ -146,6 +144,7 @@ def eval_command(
             report = run_eval(
                 [Path(f) for f in files], out_dir=out_dir, engine=engine or settings.engine, repeats=repeats,
                 samples=samples, resume=resume, settings=settings, progress=progress, rubric=rubric,
+                notify=lambda text: err.print(f"note: {text}", markup=False, highlight=False),
             )
     except KeyboardInterrupt:
         err.print(f"interrupted: {done[0]} grades are saved in {out_dir}; run the same command with --resume to continue", markup=False, highlight=False)

@@ -47,6 +47,11 @@ def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *ar
     return code, captured.out, captured.err
 
 
+def flat(text: str) -> str:
+    """The text with rich's line wrapping undone."""
+    return " ".join(text.split())
+
+
 HOSTILE_ID = "[/bold]<script>x</script>|[red]"
 
 
@@ -115,3 +120,49 @@ def test_compare(monkeypatch, capsys, fake, eval_set, tmp_path) -> None:
     assert result["metrics"]["within_one"]["delta"] is not None and len(result["changed"]) == 11  # the two LV.5 grades stay LV.5
     code, _, stderr = cli(monkeypatch, capsys, "eval", "compare", str(tmp_path / "a"))
     assert code == 2 and "usage: grader eval compare DIR_A DIR_B" in stderr
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_setup_error_leaves_the_earlier_run_untouched(monkeypatch, capsys, fake, eval_set, tmp_path) -> None:
+    from grader.engines.llm import LLMEngine
+
+    out = tmp_path / "run"
+    assert cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(out))[0] == 0
+    before = _snapshot(out)
+    # the real llm engine, no OPENAI_API_KEY (conftest clears it) and no local server
+    monkeypatch.setattr(grading, "get_engine", lambda name=None, settings=None: LLMEngine(settings) if name == "llm" else fake)
+    for extra in ([], ["--samples", "3"], ["--resume"]):
+        code, _, stderr = cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(out), "--engine", "llm", *extra)
+        assert code == 2 and "error: OPENAI_API_KEY is not set" in stderr and "Traceback" not in stderr
+        assert "note:" not in stderr  # nothing was replaced, so nothing is announced
+        assert _snapshot(out) == before
+    # a bad rubric id is also caught before the folder is touched
+    monkeypatch.undo()
+    monkeypatch.setenv("GRADER_DATA_DIR", str(tmp_path / "data"))
+    code, _, stderr = cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(out), "--rubric", "no-such-rubric")
+    assert code == 2 and "error:" in stderr and _snapshot(out) == before
+
+
+def test_starting_over_is_announced_when_it_happens(monkeypatch, capsys, fake, eval_set, tmp_path) -> None:
+    out = tmp_path / "run"
+    code, _, stderr = cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(out))
+    assert code == 0 and "note:" not in stderr
+    code, _, stderr = cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(out))
+    assert code == 0 and f"note: {out} holds an earlier run; starting over" in flat(stderr)
+
+
+def test_refused_resume_writes_nothing(monkeypatch, capsys, fake, eval_set, tmp_path) -> None:
+    out = tmp_path / "run"
+    assert cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(out))[0] == 0
+    with (out / "predictions.jsonl").open("a") as f:
+        f.write('{"id": "s1", "stat')  # an incomplete last line, as a kill leaves it
+    before = _snapshot(out)
+    other = write_set(tmp_path / "other.jsonl", [story(100 + i, 2) for i in range(5)])
+    code, _, stderr = cli(monkeypatch, capsys, "eval", str(other), "--out", str(out), "--resume")
+    assert code == 2 and "13 item(s) that are not in the eval set" in stderr
+    assert _snapshot(out) == before  # run.json not rewritten, the incomplete line not dropped
+    code, _, stderr = cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(out), "--resume", "--samples", "2", "--engine", "llm")
+    assert code == 2 and _snapshot(out) == before

@@ -87,6 +87,11 @@ class LocalEngine(Engine):
         """Names the level model when one set the level, else the indicator rule."""
         return EngineInfo(name=self.name, model=model.version if model is not None else "indicator rule", prompt_version=None)
 
+    def preflight(self, rubric: Rubric) -> EngineInfo:
+        """Opens the index (IndexError_ when it is missing or built with another embedding model)."""
+        self._indicator_matrix(rubric, compiled_cues(rubric).ids)
+        return self.info
+
     @property
     def index(self) -> Index:
         if self._index is None:
