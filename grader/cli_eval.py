@@ -125,7 +125,6 @@ def eval_command(
 
     thresholds = parse_fail_under(fail_under) if fail_under is not None else {}
     settings = Settings.from_env()
-    done = [0]
     bar = Progress(
         TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
         console=err, transient=True,
@@ -133,7 +132,6 @@ def eval_command(
     task: list[Any] = []
 
     def progress(n: int, total: int) -> None:
-        done[0] = n
         if not task:  # created at the first report so a resumed count does not inflate the speed estimate
             task.append(bar.add_task("grade", total=total, completed=n))
         else:
@@ -146,8 +144,13 @@ def eval_command(
                 samples=samples, resume=resume, settings=settings, progress=progress, rubric=rubric,
                 notify=lambda text: err.print(f"note: {text}", markup=False, highlight=False),
             )
-    except KeyboardInterrupt:
-        err.print(f"interrupted: {done[0]} grades are saved in {out_dir}; run the same command with --resume to continue", markup=False, highlight=False)
+    except KeyboardInterrupt as exc:
+        saved = getattr(exc, "saved", None)  # EvalInterrupted: the grades on disk, complete lines only
+        if saved is None:
+            err.print("interrupted before grading started; run the same command again", markup=False, highlight=False)
+        else:
+            err.print(f"interrupted: {saved} grades are saved in {out_dir}; run the same command with --resume to continue",
+                      markup=False, highlight=False)
         raise typer.Exit(130) from None
     if as_json:
         out.print_json(data=report)

@@ -37,7 +37,7 @@ from grader.types import EvalItem, Grade, Rubric
 
 __all__ = [
     "iter_eval_items", "load_eval_set", "run_eval", "compare_runs", "parse_fail_under", "check_thresholds",
-    "predictions_path", "EvalItem",
+    "predictions_path", "saved_grades", "EvalInterrupted", "EvalItem",
 ]
 
 CHUNK = 32
@@ -170,6 +170,28 @@ def _drop_lines(path: Path, bad: set[int]) -> None:
             if n not in bad:
                 dst.write(raw)
     os.replace(tmp, path)
+
+
+def saved_grades(out_dir: Path, repeats: int) -> int:
+    """Grades durably written to the predictions files of `out_dir` (complete lines only)."""
+    total = 0
+    for r in range(1, repeats + 1):
+        try:
+            with predictions_path(out_dir, r).open("rb") as f:
+                total += sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+        except OSError:
+            continue
+    return total
+
+
+class EvalInterrupted(KeyboardInterrupt):
+    """Ctrl-C while grading. `saved`: the grades written to the predictions files of `out_dir`
+    (complete lines, counted on disk after the files were closed), which --resume keeps."""
+
+    def __init__(self, out_dir: Path, saved: int) -> None:
+        super().__init__(f"interrupted: {saved} grades are saved in {out_dir}")
+        self.out_dir = out_dir
+        self.saved = saved
 
 
 # --------------------------------------------------------------------------- grading
@@ -350,7 +372,9 @@ def run_eval(
     is told when an earlier run in `out_dir` is replaced.
 
     Everything that would stop the whole run (options, the eval set, the engine's setup such as
-    its API key or index, the rubric, a refused resume) is checked before `out_dir` is touched."""
+    its API key or index, the rubric, a refused resume) is checked before `out_dir` is touched.
+    Ctrl-C while grading raises `EvalInterrupted` (a KeyboardInterrupt) with the number of grades
+    saved on disk."""
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     started = time.perf_counter()
     paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
@@ -402,6 +426,10 @@ def run_eval(
                     progress(count, total)
             for i, it in enumerate(chunk):
                 outcomes.append(tally.add(it, texts[i], [b for b in (row[i] for row in briefs) if b is not None]))
+    except KeyboardInterrupt:
+        for h in handles:
+            h.close()
+        raise EvalInterrupted(out_dir, saved_grades(out_dir, repeats)) from None
     finally:
         for h in handles:
             h.close()

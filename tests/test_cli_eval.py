@@ -29,6 +29,7 @@ class Stoppable(FakeEngine):
 @pytest.fixture()
 def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeEngine:
     engine = Stoppable()
+    Stoppable.stopped = False
     monkeypatch.setenv("GRADER_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setattr(grading, "get_engine", lambda name=None, settings=None: engine)
     monkeypatch.setattr(grading, "get_rubric", lambda rubric_id=None, settings=None: make_rubric())
@@ -102,6 +103,8 @@ def test_ctrl_c_then_resume(monkeypatch, capsys, fake, tmp_path) -> None:
     code, _, stderr = cli(monkeypatch, capsys, "eval", str(p), "--out", str(out))
     assert code == 130 and "--resume" in stderr
     assert len((out / "predictions.jsonl").read_text().splitlines()) == 32  # the first chunk was saved
+    # the count is what is on disk, not the 50 stories graded before Ctrl-C (18 were never written)
+    assert f"interrupted: 32 grades are saved in {out};" in flat(stderr)
     code, _, stderr = cli(monkeypatch, capsys, "eval", str(p), "--out", str(out), "--resume")
     assert code == 0, stderr
     ids = [json.loads(x)["id"] for x in (out / "predictions.jsonl").read_text().splitlines()]
@@ -124,6 +127,20 @@ def test_compare(monkeypatch, capsys, fake, eval_set, tmp_path) -> None:
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_ctrl_c_with_repeats_counts_only_saved_lines(monkeypatch, capsys, fake, tmp_path) -> None:
+    rows = [story(i, 2) for i in range(70)]
+    rows[40]["text"] += " STOP"
+    p = write_set(tmp_path / "set.jsonl", rows)
+    out = tmp_path / "r"
+    code, _, stderr = cli(monkeypatch, capsys, "eval", str(p), "--out", str(out), "--repeats", "3")
+    on_disk = sum(len(f.read_text().splitlines()) for f in out.glob("predictions*.jsonl"))
+    assert code == 130 and on_disk == 96  # the first chunk, three times; the second chunk's 8 grades were lost
+    assert f"interrupted: {on_disk} grades are saved in {out};" in flat(stderr)
+    code, _, stderr = cli(monkeypatch, capsys, "eval", str(p), "--out", str(out), "--repeats", "3", "--resume")
+    assert code == 0, stderr
+    assert sum(len(f.read_text().splitlines()) for f in out.glob("predictions*.jsonl")) == 210
 
 
 def test_setup_error_leaves_the_earlier_run_untouched(monkeypatch, capsys, fake, eval_set, tmp_path) -> None:
