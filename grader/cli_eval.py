@@ -67,7 +67,25 @@ def print_summary(report: dict[str, Any], out_dir: Path) -> None:
     out.print(f"wrote {out_dir}/report.json, report.md, predictions.jsonl, confusion.png, recall.png", markup=False, highlight=False)
 
 
+def engine_text(info: Any) -> str:
+    """'local (level-model ad3687447417)' from a run's engine info ('?' when the run does not say)."""
+    if not isinstance(info, dict) or not info.get("name"):
+        return "?"
+    detail = ", ".join(str(info[k]) for k in ("model", "prompt_version") if info.get(k))
+    return f"{info['name']} ({detail})" if detail else str(info["name"])
+
+
 def print_comparison(result: dict[str, Any]) -> None:
+    a, b = result.get("engine_a"), result.get("engine_b")
+    out.print(f"A: {result['a']} · engine {engine_text(a)}", markup=False, highlight=False)
+    out.print(f"B: {result['b']} · engine {engine_text(b)}", markup=False, highlight=False)
+    if a != b:
+        unnamed = [side for side, info in (("A", a), ("B", b)) if not isinstance(info, dict) or not info.get("model")]
+        if unnamed and isinstance(a, dict) and isinstance(b, dict) and a.get("name") == b.get("name"):
+            out.print(f"{' and '.join(unnamed)} does not record its model: whether the model changed is unknown",
+                      markup=False, highlight=False)
+        else:
+            out.print("the engine or its model changed between A and B", markup=False, highlight=False)
     table = Table(title=f"B - A  ({result['n_common']} common items, {result['n_paired']} scored in both)", title_justify="left")
     for col in ("metric", "A", "B", "Δ", "paired Δ", "95% CI", ""):
         table.add_column(col, justify="left" if col in ("metric", "") else "right")

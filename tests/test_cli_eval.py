@@ -125,6 +125,27 @@ def test_compare(monkeypatch, capsys, fake, eval_set, tmp_path) -> None:
     assert code == 2 and "usage: grader eval compare DIR_A DIR_B" in stderr
 
 
+def test_compare_shows_the_engine_and_model_of_both_runs(monkeypatch, capsys, fake, eval_set, tmp_path) -> None:
+    from grader.types import EngineInfo
+
+    cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(tmp_path / "a"))  # a run that names no model
+    monkeypatch.setattr(Stoppable, "info", property(lambda self: EngineInfo(name="fake", model="level-model 0123456789ab")))
+    cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(tmp_path / "b"))
+    assert json.loads((tmp_path / "b" / "run.json").read_text())["engine"]["model"] == "level-model 0123456789ab"
+    code, stdout, _ = cli(monkeypatch, capsys, "eval", "compare", str(tmp_path / "a"), str(tmp_path / "b"))
+    text = flat(stdout)
+    assert code == 0 and "· engine fake" in text and "· engine fake (level-model 0123456789ab)" in text
+    assert "A does not record its model: whether the model changed is unknown" in text
+    code, stdout, _ = cli(monkeypatch, capsys, "eval", "compare", str(tmp_path / "b"), str(tmp_path / "a"))
+    assert "B does not record its model: whether the model changed is unknown" in flat(stdout)
+    monkeypatch.setattr(Stoppable, "info", property(lambda self: EngineInfo(name="fake", model="level-model ffffffffffff")))
+    cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(tmp_path / "c"))
+    code, stdout, _ = cli(monkeypatch, capsys, "eval", "compare", str(tmp_path / "b"), str(tmp_path / "c"))
+    assert "(level-model ffffffffffff)" in flat(stdout) and "the engine or its model changed between A and B" in flat(stdout)
+    code, stdout, _ = cli(monkeypatch, capsys, "eval", "compare", str(tmp_path / "b"), str(tmp_path / "b"))
+    assert "model changed" not in stdout
+
+
 def _snapshot(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
