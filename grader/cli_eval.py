@@ -67,7 +67,25 @@ def print_summary(report: dict[str, Any], out_dir: Path) -> None:
     out.print(f"wrote {out_dir}/report.json, report.md, predictions.jsonl, confusion.png, recall.png", markup=False, highlight=False)
 
 
+def engine_text(info: Any) -> str:
+    """'local (level-model ad3687447417)' from a run's engine info ('?' when the run does not say)."""
+    if not isinstance(info, dict) or not info.get("name"):
+        return "?"
+    detail = ", ".join(str(info[k]) for k in ("model", "prompt_version") if info.get(k))
+    return f"{info['name']} ({detail})" if detail else str(info["name"])
+
+
 def print_comparison(result: dict[str, Any]) -> None:
+    a, b = result.get("engine_a"), result.get("engine_b")
+    out.print(f"A: {result['a']} · engine {engine_text(a)}", markup=False, highlight=False)
+    out.print(f"B: {result['b']} · engine {engine_text(b)}", markup=False, highlight=False)
+    if a != b:
+        unnamed = [side for side, info in (("A", a), ("B", b)) if not isinstance(info, dict) or not info.get("model")]
+        if unnamed and isinstance(a, dict) and isinstance(b, dict) and a.get("name") == b.get("name"):
+            out.print(f"{' and '.join(unnamed)} does not record its model: whether the model changed is unknown",
+                      markup=False, highlight=False)
+        else:
+            out.print("the engine or its model changed between A and B", markup=False, highlight=False)
     table = Table(title=f"B - A  ({result['n_common']} common items, {result['n_paired']} scored in both)", title_justify="left")
     for col in ("metric", "A", "B", "Δ", "paired Δ", "95% CI", ""):
         table.add_column(col, justify="left" if col in ("metric", "") else "right")
@@ -125,9 +143,6 @@ def eval_command(
 
     thresholds = parse_fail_under(fail_under) if fail_under is not None else {}
     settings = Settings.from_env()
-    if not resume and (out_dir / "predictions.jsonl").exists():
-        err.print(f"note: {out_dir} holds an earlier run; starting over (add --resume to continue it)", markup=False, highlight=False)
-    done = [0]
     bar = Progress(
         TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
         console=err, transient=True, disable=not err.is_interactive,  # see grader.cli.progress_bar
@@ -135,7 +150,6 @@ def eval_command(
     task: list[Any] = []
 
     def progress(n: int, total: int) -> None:
-        done[0] = n
         if not task:  # created at the first report so a resumed count does not inflate the speed estimate
             task.append(bar.add_task("grade", total=total, completed=n))
         else:
@@ -146,9 +160,15 @@ def eval_command(
             report = run_eval(
                 [Path(f) for f in files], out_dir=out_dir, engine=engine or settings.engine, repeats=repeats,
                 samples=samples, resume=resume, settings=settings, progress=progress, rubric=rubric,
+                notify=lambda text: err.print(f"note: {text}", markup=False, highlight=False),
             )
-    except KeyboardInterrupt:
-        err.print(f"interrupted: {done[0]} grades are saved in {out_dir}; run the same command with --resume to continue", markup=False, highlight=False)
+    except KeyboardInterrupt as exc:
+        saved = getattr(exc, "saved", None)  # EvalInterrupted: the grades on disk, complete lines only
+        if saved is None:
+            err.print("interrupted before grading started; run the same command again", markup=False, highlight=False)
+        else:
+            err.print(f"interrupted: {saved} grades are saved in {out_dir}; run the same command with --resume to continue",
+                      markup=False, highlight=False)
         raise typer.Exit(130) from None
     if as_json:
         out.print_json(data=report)

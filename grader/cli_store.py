@@ -17,6 +17,12 @@ from grader.errors import BadInputError
 
 
 
+NO_EVAL_RUNS = (
+    "no eval runs stored in {path}: runs started in the app (Evals page) are stored; "
+    "`grader eval` writes its run to --out DIR (report.json, report.md), not to the store"
+)
+
+
 def _when(iso: str) -> str:
     """'2026-11-22T23:04:16+00:00' -> '2026-11-22 23:04' (UTC)."""
     return iso[:16].replace("T", " ")
@@ -26,10 +32,10 @@ def history(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=100_000, help="How many entries, newest first.")] = 20,
     everything: Annotated[bool, typer.Option("--all", help="Include gradings that were saved but not shared.")] = False,
     unreviewed: Annotated[bool, typer.Option("--unreviewed", help="Only gradings no coach has reviewed.")] = False,
-    evals: Annotated[bool, typer.Option("--evals", help="List stored eval runs instead of gradings.")] = False,
+    evals: Annotated[bool, typer.Option("--evals", help="List the eval runs started in the app (stored) instead of gradings; `grader eval` writes its runs to their --out folders.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
-    """List stored gradings (with coach reviews) or eval runs from the SQLite store."""
+    """List stored gradings (with coach reviews) or the eval runs started in the app, from the SQLite store."""
     from grader.store import open_store
 
     store = open_store(Settings.from_env())
@@ -39,7 +45,10 @@ def history(
             for run in runs:
                 sys.stdout.write(run.model_dump_json(exclude={"report"}) + "\n")
             return
-        table = Table(title=f"eval runs ({store.path}; output folders: --json)")
+        if not runs:
+            err.print(NO_EVAL_RUNS.format(path=store.path), markup=False, highlight=False)
+            return
+        table = Table(title=f"eval runs started in the app ({store.path}; output folders: --json)")
         for col in ("run", "time (UTC)", "file", "engine", "×", "n", "acc.", "qwk", "±1"):
             table.add_column(col, no_wrap=col in ("run", "time (UTC)"), overflow="fold")
         fmt = lambda v: "–" if v is None else f"{v:.2f}"  # noqa: E731

@@ -37,7 +37,7 @@ from grader.types import EvalItem, Grade, Rubric
 
 __all__ = [
     "iter_eval_items", "load_eval_set", "run_eval", "compare_runs", "parse_fail_under", "check_thresholds",
-    "predictions_path", "EvalItem",
+    "predictions_path", "saved_grades", "EvalInterrupted", "EvalItem",
 ]
 
 CHUNK = 32
@@ -140,14 +140,13 @@ def prediction_line(item: EvalItem, grade: Grade, repeat: int = 1) -> dict[str, 
     return line
 
 
-def _load_done(path: Path) -> tuple[dict[str, Brief], int]:
-    """The items already graded in a predictions file, and how many lines were discarded
-    (an incomplete last line from a kill, unreadable or duplicated lines); the file is
-    rewritten without them so that appending continues cleanly."""
+def _read_done(path: Path) -> tuple[dict[str, Brief], set[int]]:
+    """The items already graded in a predictions file, and the numbers of the lines to discard
+    (an incomplete last line from a kill, unreadable or duplicated lines). Reads only."""
     done: dict[str, Brief] = {}
     bad: set[int] = set()
     if not path.exists():
-        return done, 0
+        return done, bad
     with path.open("rb") as f:
         for n, raw in enumerate(f):
             try:
@@ -160,14 +159,39 @@ def _load_done(path: Path) -> tuple[dict[str, Brief], int]:
                 done[ident] = Brief.from_line(data)
             except (ValueError, KeyError, TypeError):
                 bad.add(n)
-    if bad:
-        tmp = path.with_name(path.name + ".tmp")
-        with path.open("rb") as src, tmp.open("wb") as dst:
-            for n, raw in enumerate(src):
-                if n not in bad:
-                    dst.write(raw)
-        os.replace(tmp, path)
-    return done, len(bad)
+    return done, bad
+
+
+def _drop_lines(path: Path, bad: set[int]) -> None:
+    """Rewrite a predictions file without the given lines, so that appending continues cleanly."""
+    tmp = path.with_name(path.name + ".tmp")
+    with path.open("rb") as src, tmp.open("wb") as dst:
+        for n, raw in enumerate(src):
+            if n not in bad:
+                dst.write(raw)
+    os.replace(tmp, path)
+
+
+def saved_grades(out_dir: Path, repeats: int) -> int:
+    """Grades durably written to the predictions files of `out_dir` (complete lines only)."""
+    total = 0
+    for r in range(1, repeats + 1):
+        try:
+            with predictions_path(out_dir, r).open("rb") as f:
+                total += sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+        except OSError:
+            continue
+    return total
+
+
+class EvalInterrupted(KeyboardInterrupt):
+    """Ctrl-C while grading. `saved`: the grades written to the predictions files of `out_dir`
+    (complete lines, counted on disk after the files were closed), which --resume keeps."""
+
+    def __init__(self, out_dir: Path, saved: int) -> None:
+        super().__init__(f"interrupted: {saved} grades are saved in {out_dir}")
+        self.out_dir = out_dir
+        self.saved = saved
 
 
 # --------------------------------------------------------------------------- grading
@@ -245,16 +269,19 @@ def _chunks(items: Iterable[EvalItem], size: int) -> Iterator[list[EvalItem]]:
 # --------------------------------------------------------------------------- output dir
 
 
-def _prepare(out_dir: Path, manifest: dict[str, Any], repeats: int, resume: bool, ids: set[str]) -> tuple[list[dict[str, Brief]], list[str]]:
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BadInputError(f"cannot use {out_dir} as the output folder ({exc.strerror or exc}): choose another --out") from None
+def _prepare(
+    out_dir: Path, manifest: dict[str, Any], repeats: int, resume: bool, ids: set[str], notify: Callable[[str], None] | None = None
+) -> tuple[list[dict[str, Brief]], list[str]]:
+    """Check that the run can use `out_dir`, then set it up. Every check (the options of the run
+    being resumed, predictions of items not in the eval set) only reads: nothing in the folder
+    is written, replaced or deleted until all of them have passed."""
     path = out_dir / MANIFEST
     warnings: list[str] = []
-    if resume and path.exists():
+    done: list[dict[str, Brief]] = [{} for _ in range(repeats)]
+    bad: list[set[int]] = [set() for _ in range(repeats)]
+    if resume:
         try:
-            old = json.loads(path.read_text(encoding="utf-8"))
+            old = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
         except (OSError, ValueError):
             old = {}
         for key in ("engine", "rubric", "samples"):
@@ -264,22 +291,30 @@ def _prepare(out_dir: Path, manifest: dict[str, Any], repeats: int, resume: bool
                     "resume with the same options, or use another --out"
                 )
         manifest["created"] = old.get("created", manifest["created"])
-    if not resume:
-        for old_file in [*out_dir.glob("predictions*.jsonl"), *(out_dir / n for n in ("report.json", "report.md"))]:
+        for r in range(1, repeats + 1):
+            done[r - 1], bad[r - 1] = _read_done(predictions_path(out_dir, r))
+            stray = [i for i in done[r - 1] if i not in ids]
+            if stray:
+                raise BadInputError(
+                    f"{predictions_path(out_dir, r)} has {len(stray)} item(s) that are not in the eval set (e.g. {stray[0]!r}): "
+                    "it belongs to another eval set; use another --out or run without --resume to start over"
+                )
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInputError(f"cannot use {out_dir} as the output folder ({exc.strerror or exc}): choose another --out") from None
+    if resume:
+        for r, lines in enumerate(bad, 1):
+            if lines:
+                _drop_lines(predictions_path(out_dir, r), lines)
+                warnings.append(f"discarded {len(lines)} incomplete line(s) of {predictions_path(out_dir, r).name}; those items were graded again")
+    else:
+        old_files = [p for p in [*out_dir.glob("predictions*.jsonl"), *(out_dir / n for n in ("report.json", "report.md"))] if p.exists()]
+        if old_files and notify:
+            notify(f"{out_dir} holds an earlier run; starting over (add --resume to continue it)")
+        for old_file in old_files:
             old_file.unlink(missing_ok=True)
     path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    done: list[dict[str, Brief]] = []
-    for r in range(1, repeats + 1):
-        loaded, discarded = _load_done(predictions_path(out_dir, r)) if resume else ({}, 0)
-        stray = [i for i in loaded if i not in ids]
-        if stray:
-            raise BadInputError(
-                f"{predictions_path(out_dir, r)} has {len(stray)} item(s) that are not in the eval set (e.g. {stray[0]!r}): "
-                "it belongs to another eval set; use another --out or run without --resume to start over"
-            )
-        if discarded:
-            warnings.append(f"discarded {discarded} incomplete line(s) of {predictions_path(out_dir, r).name}; those items were graded again")
-        done.append(loaded)
     return done, warnings
 
 
@@ -325,6 +360,7 @@ def run_eval(
     resume: bool = False,
     settings: Settings | None = None,
     progress: Callable[[int, int], None] | None = None,
+    notify: Callable[[str], None] | None = None,
     rubric: str | Rubric | None = None,
     id_checker: IdChecker | None = None,
     chunk_size: int = CHUNK,
@@ -332,7 +368,13 @@ def run_eval(
 ) -> dict:
     """Grade every item of the eval-set files `repeats` times, write predictions, report.json,
     report.md and plots to `out_dir`, and return the report. `progress(done, total)` counts
-    grades (items x repeats), starting from those already written when resuming."""
+    grades (items x repeats), starting from those already written when resuming; `notify(text)`
+    is told when an earlier run in `out_dir` is replaced.
+
+    Everything that would stop the whole run (options, the eval set, the engine's setup such as
+    its API key or index, the rubric, a refused resume) is checked before `out_dir` is touched.
+    Ctrl-C while grading raises `EvalInterrupted` (a KeyboardInterrupt) with the number of grades
+    saved on disk."""
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     started = time.perf_counter()
     paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
@@ -347,12 +389,13 @@ def run_eval(
     ids = _scan(paths)
     eng = _resolve_engine(engine, samples, settings)
     rub = rubric if isinstance(rubric, Rubric) else grading.get_rubric(rubric, settings)
+    info = eng.preflight(rub)  # no API key, no index: stop here, before the output folder is touched
     out_dir = Path(out_dir)
     manifest = {
-        "files": [str(p) for p in paths], "engine": eng.info.model_dump(mode="json"),
+        "files": [str(p) for p in paths], "engine": info.model_dump(mode="json"),
         "rubric": {"id": rub.id, "version": rub.version}, "samples": samples, "repeats": repeats, "created": started_at,
     }
-    done, warnings = _prepare(out_dir, manifest, repeats, resume, ids)
+    done, warnings = _prepare(out_dir, manifest, repeats, resume, ids, notify)
 
     total = len(ids) * repeats
     count = sum(len(d) for d in done)
@@ -383,6 +426,10 @@ def run_eval(
                     progress(count, total)
             for i, it in enumerate(chunk):
                 outcomes.append(tally.add(it, texts[i], [b for b in (row[i] for row in briefs) if b is not None]))
+    except KeyboardInterrupt:
+        for h in handles:
+            h.close()
+        raise EvalInterrupted(out_dir, saved_grades(out_dir, repeats)) from None
     finally:
         for h in handles:
             h.close()

@@ -50,7 +50,8 @@ def mae_batch(gold: np.ndarray, pred: np.ndarray) -> np.ndarray:
 
 def qwk_batch(gold: np.ndarray, pred: np.ndarray, n_levels: int = N_LEVELS) -> np.ndarray:
     """Quadratic weighted kappa along the last axis (same formula as scikit-learn's
-    `cohen_kappa_score(weights="quadratic")`; NaN where it is undefined)."""
+    `cohen_kappa_score(weights="quadratic")`; NaN where it is undefined, as in `qwk`: fewer
+    than two items or a single gold level)."""
     g, p = np.atleast_2d(gold), np.atleast_2d(pred)
     rows, n = g.shape
     k = n_levels
@@ -63,6 +64,7 @@ def qwk_batch(gold: np.ndarray, pred: np.ndarray, n_levels: int = N_LEVELS) -> n
     den = (weights * expected).sum(axis=(1, 2))
     with np.errstate(invalid="ignore", divide="ignore"):
         out = 1.0 - num / den
+    out = np.where(np.all(g == g[:, :1], axis=1), np.nan, out)  # one gold level (or one item): undefined
     return out if np.ndim(gold) > 1 else out[0]
 
 
@@ -85,11 +87,16 @@ def mae(gold: Levels, pred: Levels) -> float | None:
 
 
 def qwk(gold: Levels, pred: Levels, n_levels: int = N_LEVELS) -> float | None:
-    """Quadratic weighted Cohen's kappa (scikit-learn) over levels 0..n_levels-1."""
+    """Quadratic weighted Cohen's kappa (scikit-learn) over levels 0..n_levels-1.
+
+    None when it is undefined: fewer than two items, or gold levels without variance (a single
+    level). There kappa is 0/0 or exactly 0 whatever the grader does (the observed agreement
+    equals the chance agreement by construction), so a number would say nothing; one item
+    graded one level off would otherwise read 0.000 while one graded right reads undefined."""
     from sklearn.metrics import cohen_kappa_score
 
     g, p = _arrays(gold, pred)
-    if not g.size:
+    if g.size < 2 or np.all(g == g[0]):
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -29,6 +29,7 @@ class Stoppable(FakeEngine):
 @pytest.fixture()
 def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeEngine:
     engine = Stoppable()
+    Stoppable.stopped = False
     monkeypatch.setenv("GRADER_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setattr(grading, "get_engine", lambda name=None, settings=None: engine)
     monkeypatch.setattr(grading, "get_rubric", lambda rubric_id=None, settings=None: make_rubric())
@@ -45,6 +46,11 @@ def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *ar
         code = int(exc.code or 0)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def flat(text: str) -> str:
+    """The text with rich's line wrapping undone."""
+    return " ".join(text.split())
 
 
 HOSTILE_ID = "[/bold]<script>x</script>|[red]"
@@ -97,6 +103,8 @@ def test_ctrl_c_then_resume(monkeypatch, capsys, fake, tmp_path) -> None:
     code, _, stderr = cli(monkeypatch, capsys, "eval", str(p), "--out", str(out))
     assert code == 130 and "--resume" in stderr
     assert len((out / "predictions.jsonl").read_text().splitlines()) == 32  # the first chunk was saved
+    # the count is what is on disk, not the 50 stories graded before Ctrl-C (18 were never written)
+    assert f"interrupted: 32 grades are saved in {out};" in flat(stderr)
     code, _, stderr = cli(monkeypatch, capsys, "eval", str(p), "--out", str(out), "--resume")
     assert code == 0, stderr
     ids = [json.loads(x)["id"] for x in (out / "predictions.jsonl").read_text().splitlines()]
@@ -115,3 +123,84 @@ def test_compare(monkeypatch, capsys, fake, eval_set, tmp_path) -> None:
     assert result["metrics"]["within_one"]["delta"] is not None and len(result["changed"]) == 11  # the two LV.5 grades stay LV.5
     code, _, stderr = cli(monkeypatch, capsys, "eval", "compare", str(tmp_path / "a"))
     assert code == 2 and "usage: grader eval compare DIR_A DIR_B" in stderr
+
+
+def test_compare_shows_the_engine_and_model_of_both_runs(monkeypatch, capsys, fake, eval_set, tmp_path) -> None:
+    from grader.types import EngineInfo
+
+    cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(tmp_path / "a"))  # a run that names no model
+    monkeypatch.setattr(Stoppable, "info", property(lambda self: EngineInfo(name="fake", model="level-model 0123456789ab")))
+    cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(tmp_path / "b"))
+    assert json.loads((tmp_path / "b" / "run.json").read_text())["engine"]["model"] == "level-model 0123456789ab"
+    code, stdout, _ = cli(monkeypatch, capsys, "eval", "compare", str(tmp_path / "a"), str(tmp_path / "b"))
+    text = flat(stdout)
+    assert code == 0 and "· engine fake" in text and "· engine fake (level-model 0123456789ab)" in text
+    assert "A does not record its model: whether the model changed is unknown" in text
+    code, stdout, _ = cli(monkeypatch, capsys, "eval", "compare", str(tmp_path / "b"), str(tmp_path / "a"))
+    assert "B does not record its model: whether the model changed is unknown" in flat(stdout)
+    monkeypatch.setattr(Stoppable, "info", property(lambda self: EngineInfo(name="fake", model="level-model ffffffffffff")))
+    cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(tmp_path / "c"))
+    code, stdout, _ = cli(monkeypatch, capsys, "eval", "compare", str(tmp_path / "b"), str(tmp_path / "c"))
+    assert "(level-model ffffffffffff)" in flat(stdout) and "the engine or its model changed between A and B" in flat(stdout)
+    code, stdout, _ = cli(monkeypatch, capsys, "eval", "compare", str(tmp_path / "b"), str(tmp_path / "b"))
+    assert "model changed" not in stdout
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_ctrl_c_with_repeats_counts_only_saved_lines(monkeypatch, capsys, fake, tmp_path) -> None:
+    rows = [story(i, 2) for i in range(70)]
+    rows[40]["text"] += " STOP"
+    p = write_set(tmp_path / "set.jsonl", rows)
+    out = tmp_path / "r"
+    code, _, stderr = cli(monkeypatch, capsys, "eval", str(p), "--out", str(out), "--repeats", "3")
+    on_disk = sum(len(f.read_text().splitlines()) for f in out.glob("predictions*.jsonl"))
+    assert code == 130 and on_disk == 96  # the first chunk, three times; the second chunk's 8 grades were lost
+    assert f"interrupted: {on_disk} grades are saved in {out};" in flat(stderr)
+    code, _, stderr = cli(monkeypatch, capsys, "eval", str(p), "--out", str(out), "--repeats", "3", "--resume")
+    assert code == 0, stderr
+    assert sum(len(f.read_text().splitlines()) for f in out.glob("predictions*.jsonl")) == 210
+
+
+def test_setup_error_leaves_the_earlier_run_untouched(monkeypatch, capsys, fake, eval_set, tmp_path) -> None:
+    from grader.engines.llm import LLMEngine
+
+    out = tmp_path / "run"
+    assert cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(out))[0] == 0
+    before = _snapshot(out)
+    # the real llm engine, no OPENAI_API_KEY (conftest clears it) and no local server
+    monkeypatch.setattr(grading, "get_engine", lambda name=None, settings=None: LLMEngine(settings) if name == "llm" else fake)
+    for extra in ([], ["--samples", "3"], ["--resume"]):
+        code, _, stderr = cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(out), "--engine", "llm", *extra)
+        assert code == 2 and "error: OPENAI_API_KEY is not set" in stderr and "Traceback" not in stderr
+        assert "note:" not in stderr  # nothing was replaced, so nothing is announced
+        assert _snapshot(out) == before
+    # a bad rubric id is also caught before the folder is touched
+    monkeypatch.undo()
+    monkeypatch.setenv("GRADER_DATA_DIR", str(tmp_path / "data"))
+    code, _, stderr = cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(out), "--rubric", "no-such-rubric")
+    assert code == 2 and "error:" in stderr and _snapshot(out) == before
+
+
+def test_starting_over_is_announced_when_it_happens(monkeypatch, capsys, fake, eval_set, tmp_path) -> None:
+    out = tmp_path / "run"
+    code, _, stderr = cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(out))
+    assert code == 0 and "note:" not in stderr
+    code, _, stderr = cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(out))
+    assert code == 0 and f"note: {out} holds an earlier run; starting over" in flat(stderr)
+
+
+def test_refused_resume_writes_nothing(monkeypatch, capsys, fake, eval_set, tmp_path) -> None:
+    out = tmp_path / "run"
+    assert cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(out))[0] == 0
+    with (out / "predictions.jsonl").open("a") as f:
+        f.write('{"id": "s1", "stat')  # an incomplete last line, as a kill leaves it
+    before = _snapshot(out)
+    other = write_set(tmp_path / "other.jsonl", [story(100 + i, 2) for i in range(5)])
+    code, _, stderr = cli(monkeypatch, capsys, "eval", str(other), "--out", str(out), "--resume")
+    assert code == 2 and "13 item(s) that are not in the eval set" in stderr
+    assert _snapshot(out) == before  # run.json not rewritten, the incomplete line not dropped
+    code, _, stderr = cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(out), "--resume", "--samples", "2", "--engine", "llm")
+    assert code == 2 and _snapshot(out) == before

@@ -472,3 +472,14 @@ def test_local_engine_end_to_end(tmp_path: Path, request: pytest.FixtureRequest)
     assert report["quote_validity"] in (1.0, None)
     assert report["citation_validity"] in (1.0, None)
     assert report["extra"]["run"]["engine"]["name"] == "local"
+
+
+def test_qwk_of_one_scored_item_is_undefined_everywhere(tmp_path: Path, settings: Settings) -> None:
+    # one item graded one level off (LEVEL=3 with shift 1 -> LV.4): QWK must read "—", not 0.000
+    p = write_set(tmp_path / "one.jsonl", [story(1, 3, tags=["star-notes"])])
+    report = run(p, tmp_path / "out", settings, engine=FakeEngine(shift=1))
+    assert report["qwk"] is None and report["by_lang"]["en"]["qwk"] is None
+    assert report["extra"]["by_tag"]["star-notes"]["qwk"] is None and report["accuracy"] == 0.0
+    md = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert "| QWK (quadratic weighted kappa) | — |" in md
+    assert "| en | 1 | 0 | 1 | 0.000 | 1.000 | 1.000 | — |" in md and "| star-notes | 1 | 0 | 1 | 0.000 | 1.000 | 1.000 | — |" in md

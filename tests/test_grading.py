@@ -318,3 +318,23 @@ def test_cli_search_and_rubric_show(grader_settings: Settings) -> None:
     assert res.returncode == 0 and b"co.L" in res.stdout
     show = cli(["rubric", "show", "--lang", "ko"], env=env)
     assert show.returncode == 0 and "고객 혁신가" in show.stdout.decode()
+
+
+def test_an_eval_run_records_the_model_its_grades_carry(grader_settings: Settings, tmp_path: Path) -> None:
+    """run.json and the report name the level model ("level-model <hash>"), not null, so that
+    `grader eval compare` can show that the model changed between two runs."""
+    from grader.evals import run_eval
+    from grader.grading import get_engine, get_rubric
+
+    rubric = get_rubric(settings=grader_settings)
+    info = get_engine("local", grader_settings).preflight(rubric)
+    g = grade(STORIES["en_low"], settings=grader_settings)
+    assert info == g.engine and g.engine.model  # "level-model …", or "indicator rule" without a usable model
+    story_set = tmp_path / "set.jsonl"
+    story_set.write_text(json.dumps({"id": "a", "text": STORIES["en_low"], "level": 1}) + "\n", encoding="utf-8")
+    report = run_eval([story_set], out_dir=tmp_path / "out", engine="local", settings=grader_settings, n_resamples=10)
+    manifest = json.loads((tmp_path / "out" / "run.json").read_text(encoding="utf-8"))
+    prediction = json.loads((tmp_path / "out" / "predictions.jsonl").read_text(encoding="utf-8"))
+    assert manifest["engine"]["model"] == prediction["engine"]["model"] == g.engine.model
+    assert report["extra"]["run"]["engine"]["model"] == g.engine.model
+    assert f"engine **local ({g.engine.model})**" in (tmp_path / "out" / "report.md").read_text(encoding="utf-8")

@@ -35,6 +35,18 @@ def test_qwk_perfect_and_undefined() -> None:
     assert m.qwk([], []) is None
 
 
+def test_qwk_is_undefined_on_one_item_or_one_gold_level() -> None:
+    # one item graded one level off: scikit-learn says 0.0, one graded right says 0/0; both undefined
+    assert m.qwk([3], [2]) is None and m.qwk([3], [3]) is None
+    # a single gold level: kappa is 0 whatever the grader does, so it measures nothing
+    assert m.qwk([2, 2, 2], [1, 2, 3]) is None
+    assert m.qwk([2, 2, 3], [1, 2, 3]) is not None
+    assert m.qwk([1, 2, 3], [2, 2, 2]) == pytest.approx(0.0)  # a constant grader: defined, no skill
+    batch = m.qwk_batch(np.array([[3, 3, 3], [1, 2, 3]]), np.array([[2, 3, 4], [2, 2, 2]]))
+    assert np.isnan(batch[0]) and batch[1] == pytest.approx(0.0)
+    assert np.isnan(m.qwk_batch(np.array([3]), np.array([2])))
+
+
 def test_qwk_batch_matches_scikit_learn() -> None:
     rng = np.random.default_rng(3)
     gold = rng.integers(0, 6, size=(20, 40))

@@ -364,6 +364,21 @@ def test_kill_inside_an_open_transaction_leaves_no_trace(tmp_path: Path) -> None
 # --------------------------------------------------------------------------- CLI
 
 
+def test_cli_history_evals_says_when_there_are_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from grader.cli import app
+
+    monkeypatch.setenv("GRADER_DATA_DIR", str(tmp_path))
+    res = CliRunner().invoke(app, ["history", "--evals"])
+    said = " ".join(res.output.split())
+    assert res.exit_code == 0 and "┏" not in res.output  # a message, not an empty table
+    assert f"no eval runs stored in {tmp_path / 'grader.sqlite3'}: runs started in the app" in said
+    assert "`grader eval` writes its run to --out DIR" in said
+    res = CliRunner().invoke(app, ["history", "--evals", "--json"])
+    assert res.exit_code == 0 and res.stdout == ""  # JSON lines stay machine-readable: none
+
+
 def test_cli_history_and_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
@@ -389,6 +404,8 @@ def test_cli_history_and_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert res.exit_code == 0 and "LV.2" in res.stdout and "LV.3" in res.stdout
     res = runner.invoke(app, ["history", "--evals", "--json"])
     assert json.loads(res.stdout.splitlines()[0])["id"] == "run-1"
+    res = runner.invoke(app, ["history", "--evals"])
+    assert res.exit_code == 0 and "run-1" in res.stdout and "eval runs started in the app" in " ".join(res.stdout.split())
 
     out = tmp_path / "gold.jsonl"
     res = runner.invoke(app, ["export", "--out", str(out)])

@@ -20,6 +20,12 @@ class Engine(ABC):
     def info(self) -> EngineInfo:
         return EngineInfo(name=self.name)
 
+    def preflight(self, rubric: Rubric) -> EngineInfo:
+        """Check, without grading anything, what would stop every grade with this rubric (no API
+        key, no index) and raise it now (ConfigError, IndexError_); return the engine info its
+        grades will carry. `grader eval` calls it before it touches the output folder."""
+        return self.info
+
     @abstractmethod
     def grade(self, story: str, rubric: Rubric, *, language: str) -> Grade:
         """Grade a validated story (see grading.check_story) written in `language` ('ko'|'en')."""

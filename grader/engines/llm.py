@@ -110,6 +110,10 @@ class LLMEngine(Engine):
     def info(self) -> EngineInfo:
         return EngineInfo(name=self.name, model=self.settings.model, prompt_version=PROMPT_VERSION)
 
+    def preflight(self, rubric: Rubric) -> EngineInfo:
+        api_key_for(self.settings)  # ConfigError with what to do when it is missing
+        return self.info
+
     @property
     def temperature(self) -> float:
         t = self.settings.temperature

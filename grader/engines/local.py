@@ -106,6 +106,13 @@ class LocalEngine(Engine):
         """Names the level model when one set the level, else the indicator rule."""
         return EngineInfo(name=self.name, model=model.version if model is not None else "indicator rule", prompt_version=None)
 
+    def preflight(self, rubric: Rubric) -> EngineInfo:
+        """Opens the index (IndexError_ when it is missing or built with another embedding model)
+        and names what will set the levels of this rubric: the level model ("level-model <hash>",
+        as every grade carries it) or the indicator rule."""
+        dim = self._indicator_matrix(rubric, compiled_cues(rubric).ids).shape[-1]
+        return self.info_for(usable_model(rubric, dim))
+
     @property
     def index(self) -> Index:
         if self._index is None:
