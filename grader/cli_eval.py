@@ -6,15 +6,12 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from grader.console import err, out
 from grader.errors import BadInputError
-
-out = Console()
-err = Console(stderr=True)
 
 HELP = """Grade labeled eval sets (JSON lines) and report agreement and consistency.
 

@@ -87,6 +87,8 @@ def iter_eval_items(paths: Sequence[Path | str] | Path | str) -> Iterator[EvalIt
     seen: dict[str, tuple[int, int]] = {}  # id -> (file index, line)
     paths = [Path(p) for p in paths]
     for file_no, path in enumerate(paths):
+        if path.is_dir():
+            raise EvalSetError(f"{path} is a folder: pass eval-set files (JSON lines), e.g. {path}/*.jsonl")
         if not path.is_file():
             raise EvalSetError(f"{path}: no such eval-set file (expected JSON lines like evals/customer-obsession.dev.jsonl)")
         with path.open("rb") as f:

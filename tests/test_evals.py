@@ -162,6 +162,8 @@ def test_malformed_line_names_file_and_line(tmp_path: Path, line: str, message: 
 def test_file_errors(tmp_path: Path) -> None:
     with pytest.raises(EvalSetError, match="no such eval-set file"):
         load_eval_set(tmp_path / "missing.jsonl")
+    with pytest.raises(EvalSetError, match="is a folder: pass eval-set files"):
+        load_eval_set(tmp_path)
     p = tmp_path / "latin1.jsonl"
     p.write_bytes(json.dumps(story(1, 1)).encode() + b"\n" + b'{"id": "x", "text": "caf\xe9"}\n')
     with pytest.raises(EvalSetError, match=r"latin1.jsonl:2: not UTF-8"):
