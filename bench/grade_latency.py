@@ -21,21 +21,23 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = REPO.parent / "shared" / "seeds"
 
-PARAGRAPHS = [
-    "저는 B2B SaaS 회사에서 PM으로 일하고 있습니다. 지난 분기 이탈한 고객사 12곳에 직접 전화를 걸어 인터뷰를 진행했습니다.",
-    "Interviews showed that the real problem was not price but the first week of onboarding, when admins could not import their data.",
-    "그래서 디자이너, 개발자와 함께 가져오기 마법사 프로토타입을 만들고 고객 다섯 곳과 매주 테스트했습니다.",
-    "We shipped the new import flow in March; activation rose from 41% to 63% and churn in the first 90 days fell by a third.",
-    "이후에도 매주 금요일 고객 통화를 팀 전체가 돌아가며 듣도록 했고, 신규 입사자 온보딩에도 포함시켰습니다.",
-    "Support tickets about imports dropped from about 80 a month to 15, and two of the churned customers came back.",
-]
+TRAIN = REPO / "evals" / "customer-obsession.train.jsonl"
 
 
 def story_of(chars: int) -> str:
-    out, i = "", 0
-    while len(out) < chars:
-        out += PARAGRAPHS[i % len(PARAGRAPHS)] + " "
-        i += 1
+    """About `chars` characters of labeled work stories (train split, in file order), none
+    repeated: the engine counts a repeated sentence once, so a story made of copies would be
+    graded faster than real text and flatter the ratio."""
+    import json
+
+    texts = [json.loads(line) for line in TRAIN.read_text(encoding="utf-8").splitlines() if line.strip()]
+    out = ""
+    for item in texts:
+        if item.get("level") is None:
+            continue  # work stories only
+        if len(out) >= chars:
+            break
+        out += item["text"].strip() + "\n"
     return out[:chars].rsplit(" ", 1)[0] + "."
 
 
