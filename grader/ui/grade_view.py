@@ -64,7 +64,7 @@ def show_indicators(grade: Grade, rubric: Rubric | None, statuses: dict[str, str
         "evidence": col.TextColumn(T("col.evidence"), width="large"),
         "criterion": col.TextColumn(T("col.criterion"), width="large"),
         "note": col.TextColumn(T("col.note")),
-    })
+    }, height="content")  # all indicators at once (21 rows), not a 10-row window to scroll
 
 
 def _location(c: Citation) -> str:
