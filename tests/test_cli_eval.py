@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from grader import evals, grading
-from grader.cli import main
+from cli_run import run_main
 from test_evals import FakeEngine, known_ids, make_rubric, story, write_set
 
 
@@ -38,14 +37,7 @@ def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeEngine:
 
 
 def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["grader", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return run_main(monkeypatch, capsys, *args)
 
 
 def flat(text: str) -> str:

@@ -9,6 +9,7 @@ from grader.embeddings import CountingMixin
 from grader.errors import BadInputError, IndexError_, RubricError
 from grader.evidence import split_sentences
 from grader.index import Index
+from cli_run import run_main
 from tests.rubric_factory import rubric_dict
 
 
@@ -135,19 +136,7 @@ def test_seed_articles_retrieve_level_2_3_indicators(grader_settings: Settings, 
 
 def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     """The real CLI entry point in this process: (exit code, stdout, stderr)."""
-    import sys
-
-    from grader.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["grader", *args])
-    monkeypatch.setenv("COLUMNS", "400")
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return run_main(monkeypatch, capsys, *args, columns=400)
 
 
 def add_rubric(settings: Settings, name: str, **changes: object) -> Path:
