@@ -13,6 +13,7 @@ from rich.text import Text
 
 from grader.config import Settings
 from grader.console import err, out
+from grader.render import when
 from grader.errors import BadInputError
 
 
@@ -21,11 +22,6 @@ NO_EVAL_RUNS = (
     "no eval runs stored in {path}: runs started in the app (Evals page) are stored; "
     "`grader eval` writes its run to --out DIR (report.json, report.md), not to the store"
 )
-
-
-def _when(iso: str) -> str:
-    """'2026-11-22T23:04:16+00:00' -> '2026-11-22 23:04' (UTC)."""
-    return iso[:16].replace("T", " ")
 
 
 def history(
@@ -49,11 +45,11 @@ def history(
             err.print(NO_EVAL_RUNS.format(path=store.path), markup=False, highlight=False)
             return
         table = Table(title=f"eval runs started in the app ({store.path}; output folders: --json)")
-        for col in ("run", "time (UTC)", "file", "engine", "×", "n", "acc.", "qwk", "±1"):
-            table.add_column(col, no_wrap=col in ("run", "time (UTC)"), overflow="fold")
+        for col in ("run", "time", "file", "engine", "×", "n", "acc.", "qwk", "±1"):
+            table.add_column(col, no_wrap=col in ("run", "time"), overflow="fold")
         fmt = lambda v: "–" if v is None else f"{v:.2f}"  # noqa: E731
         for r in runs:
-            table.add_row(r.id, _when(r.created_at), Path(r.file).name, r.engine, str(r.repeats), str(r.n or "–"),
+            table.add_row(r.id, when(r.created_at), Path(r.file).name, r.engine, str(r.repeats), str(r.n or "–"),
                           fmt(r.accuracy), fmt(r.qwk), fmt(r.within_one))
         out.print(table)
         return
@@ -67,13 +63,13 @@ def history(
         return
     unshared = any(not r.shared for r in records)
     table = Table(title=f"stored gradings ({store.path})", caption="* saved, not shared with coaches" if unshared else None)
-    cols = ["#", "time (UTC)", "lang", "engine", "level", "conf.", "coach"]
+    cols = ["#", "time", "lang", "engine", "level", "conf.", "coach"]
     rows = []
     for r in records:
         level = f"LV.{r.level}" if r.level is not None else {"insufficient_evidence": "none"}.get(r.status, r.status)
         coach = f"LV.{r.review.coach_level}" if r.review else "–"
         ident = str(r.grade_id) + ("" if r.shared else "*")
-        rows.append([ident, _when(r.created_at), r.language, r.engine, level, f"{r.confidence:.2f}", coach])
+        rows.append([ident, when(r.created_at), r.language, r.engine, level, f"{r.confidence:.2f}", coach])
     widths = [max(cell_len(c) for c in [head, *(row[i] for row in rows)]) for i, head in enumerate(cols)]
     room = max(12, out.width - sum(widths) - 3 * len(cols) - 4)  # what the other columns leave for the story
     for col in cols:

@@ -34,3 +34,16 @@ def grade_markdown(grade: Grade, story: str | None = None) -> str:
     if story is not None:
         lines += ["## Story", "", "> " + story.replace("\n", "\n> "), ""]
     return "\n".join(lines)
+
+
+def when(stamp: str | None) -> str:
+    """A stored ISO timestamp as "2026-11-27 18:44 UTC" (to the minute, in UTC); anything else as given."""
+    from datetime import datetime, timezone
+
+    try:
+        moment = datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return str(stamp or "")
+    if moment.tzinfo is None:
+        return moment.strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -11,6 +11,7 @@ import html
 import re
 from typing import Any
 
+from grader.render import when  # noqa: F401 - the pages format times with it too
 from grader.types import Grade, Rubric
 
 STATUS_ORDER = {"met": 0, "partial": 1, "not_met": 2, "no_evidence": 3}
@@ -145,19 +146,6 @@ def indicator_rows(grade: Grade, rubric: Rubric | None, lang: str, statuses: dic
         })
     rows.sort(key=lambda r: (STATUS_ORDER.get(r["status"], 9), -(r["level"] or 0)))
     return rows
-
-
-def when(stamp: str | None) -> str:
-    """A stored ISO timestamp as "2026-11-27 18:44 UTC" (to the minute, in UTC); anything else as given."""
-    from datetime import datetime, timezone
-
-    try:
-        moment = datetime.fromisoformat(str(stamp))
-    except ValueError:
-        return str(stamp or "")
-    if moment.tzinfo is None:
-        return moment.strftime("%Y-%m-%d %H:%M")
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def snippet(text: str, width: int = 70) -> str:
