@@ -5,8 +5,7 @@ import streamlit as st
 from grader.ui.shell import keep_inputs, language_switch, pages, warm_up
 
 st.set_page_config(page_title="Reflection grader", page_icon=":material/stairs:", layout="wide")
+keep_inputs()  # before st.navigation, which drops the widget values of the page being left
 language_switch()
-page = st.navigation(pages())
-keep_inputs(page.url_path)
-page.run()
+st.navigation(pages()).run()
 warm_up()

@@ -135,9 +135,8 @@ def _review_then_elsewhere() -> None:
     from grader.ui.review_page import render
     from grader.ui.shell import keep_inputs
 
-    away = st.session_state.get("away", False)
-    keep_inputs("grade" if away else "review")
-    if not away:
+    keep_inputs()
+    if not st.session_state.get("away", False):
         render()
 
 

@@ -1,7 +1,8 @@
 """The one real browser test: `streamlit run app.py` on 127.0.0.1, headless Debian chromium via Playwright.
 
 Pastes a story, clicks Grade, checks that the level ladder and an evidence highlight appear and
-saves a screenshot (its path is printed). Skipped with a reason when /usr/bin/chromium is missing
+saves a screenshot (its path is printed); then checks that the story and a coach's name survive
+going to the other page and back. Skipped with a reason when /usr/bin/chromium is missing
 outside CI; in CI (CI=true) a missing browser fails the test instead.
 """
 
@@ -102,6 +103,19 @@ def test_grade_in_a_real_browser(app_url) -> None:
             assert page.locator("div.story script").count() == 0
             shot = shots / "grade-result.png"
             page.screenshot(path=str(shot), full_page=True)
+
+            # inputs survive a visit to another page (st.navigation drops the values of a page left)
+            page.get_by_role("link", name="Review").click()
+            coach = page.get_by_label("Your name (coach, optional)")
+            coach.fill("Coach Kim")
+            coach.press("Enter")
+            page.wait_for_timeout(1_000)
+            page.get_by_role("link", name="Grade").click()
+            page.get_by_text("Grade a work story").wait_for(timeout=30_000)
+            assert page.get_by_role("textbox", name="Your story").input_value() == STORY
+            page.get_by_role("link", name="Review").click()
+            page.get_by_text("Coach review").first.wait_for(timeout=30_000)
+            assert page.get_by_label("Your name (coach, optional)").input_value() == "Coach Kim"
         finally:
             browser.close()
     print(f"\nscreenshot: {shot}")

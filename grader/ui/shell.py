@@ -29,15 +29,12 @@ PAGE_INPUTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 GRADE_INPUTS = PAGE_INPUTS["grade"][0]
 
 
-def keep_inputs(page: str | None = None) -> None:
-    """Re-save the inputs of the pages other than `page` (the url path of the one this run draws;
-    "" is the default page, Grade) on every run, so
-    a story, name and tick, or a coach's name, filters, pick and draft review, are still there (and
-    the Grade page's still match the result shown) after a visit to another page."""
-    page = "grade" if page == "" else page
-    for owner, (keys, prefixes) in PAGE_INPUTS.items():
-        if owner == page:
-            continue
+def keep_inputs() -> None:
+    """Re-save every page's inputs on every run, before st.navigation (which drops the widget
+    values of a page being left), so a story, name and tick, or a coach's name, filters, pick and
+    draft review, are still there (and the Grade page's still match the result shown) after a
+    visit to another page."""
+    for keys, prefixes in PAGE_INPUTS.values():
         for key in list(st.session_state):
             if key in keys or (prefixes and str(key).startswith(prefixes)):
                 st.session_state[key] = st.session_state[key]
