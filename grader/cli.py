@@ -93,7 +93,8 @@ def grade(
     as_json: Annotated[bool, typer.Option("--json", help="Print the Grade JSON contract.")] = False,
     samples: Annotated[int, typer.Option("--samples", min=1, max=15, help="llm engine: grade N times, median level.")] = 1,
 ) -> None:
-    """Grade one story. Exit 0 graded/insufficient evidence, 1 failed, 2 bad input."""
+    """Grade one story. Exit 0 graded/insufficient evidence, 1 failed, 2 bad input or setup
+    (e.g. --engine llm without OPENAI_API_KEY), 141 when the reader of the output went away."""
     from grader import grading
 
     settings = Settings.from_env()
