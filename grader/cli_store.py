@@ -13,10 +13,8 @@ from rich.text import Text
 
 from grader.config import Settings
 from grader.console import err, out
-from grader.render import when
 from grader.errors import BadInputError
-
-
+from grader.render import when
 
 NO_EVAL_RUNS = (
     "no eval runs stored in {path}: runs started in the app (Evals page) are stored; "

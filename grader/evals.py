@@ -407,6 +407,7 @@ def run_eval(
     outcomes: list[ItemOutcome] = []
     tally = Tally()
     handles = [predictions_path(out_dir, r).open("a", encoding="utf-8") for r in range(1, repeats + 1)]
+    interrupted = False
     try:
         for chunk in _chunks(iter_eval_items(paths), chunk_size):
             texts = [story_text(it) for it in chunk]
@@ -429,12 +430,12 @@ def run_eval(
             for i, it in enumerate(chunk):
                 outcomes.append(tally.add(it, texts[i], [b for b in (row[i] for row in briefs) if b is not None]))
     except KeyboardInterrupt:
-        for h in handles:
-            h.close()
-        raise EvalInterrupted(out_dir, saved_grades(out_dir, repeats)) from None
+        interrupted = True
     finally:
         for h in handles:
             h.close()
+    if interrupted:  # counted once the files are closed: complete lines only
+        raise EvalInterrupted(out_dir, saved_grades(out_dir, repeats))
 
     existing: set[str] | None = None
     if tally.cited:

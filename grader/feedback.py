@@ -54,14 +54,15 @@ _W = {
 }
 
 
-def warning(key: str, lang: str, quotes: Sequence[str] = (), more: int = 0, **values: object) -> str:
-    """The warning `key` ("too_few_words", "as_customer", "set_aside", "mixed", "repeated") in the story's
-    language; `quotes` are shown as “…” quotes, each cut to 60 characters, and `more` says how
-    many were left unquoted."""
-    shown = "; ".join(f"“{q[:60]}{'…' if len(q) > 60 else ''}”" for q in quotes)
+def warning(key: str, lang: str, quotes: Sequence[str] = (), shown: int = 3, **values: object) -> str:
+    """The warning `key` ("too_few_words", "as_customer", "set_aside", "mixed", "repeated") in the
+    story's language; the first `shown` of `quotes` appear as “…” quotes, each cut to 60
+    characters, and the warning says how many more there were."""
+    more = len(quotes) - shown
+    quoted = "; ".join(f"“{q[:60]}{'…' if len(q) > 60 else ''}”" for q in quotes[:shown])
     if more > 0:
-        shown += f" (외 {more}개)" if lang == "ko" else f" (and {more} more)"
-    return _W["ko" if lang == "ko" else "en"][key].format(quotes=shown, **values)
+        quoted += f" (외 {more}개)" if lang == "ko" else f" (and {more} more)"
+    return _W["ko" if lang == "ko" else "en"][key].format(quotes=quoted, **values)
 
 
 def _short(text: str, limit: int = 160) -> str:

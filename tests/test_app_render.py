@@ -7,7 +7,8 @@ import re
 from app_fakes import make_grade, rubric_dict
 from grader.types import Evidence, IndicatorJudgment, Rubric
 from grader.ui.i18n import STRINGS, t
-from grader.ui.render import evidence_spans, highlight_html, indicator_rows, ladder_html, md_escape, when
+from grader.render import when
+from grader.ui.render import evidence_spans, highlight_html, indicator_rows, ladder_html, md_escape
 
 
 def test_highlight_escapes_every_piece_and_marks_spans() -> None:

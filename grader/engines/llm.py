@@ -327,9 +327,8 @@ class LLMEngine(Engine):
             feedback = write_feedback(rubric, judgments, level, lang)
             warnings.append("the model's feedback was unusable (empty or not in the story's language): feedback written from the rubric")
         if ctx.directive_spans:
-            spans = ctx.directive_spans
-            quotes = [ctx.story[a:b].strip() for a, b in spans[:3]]
-            warnings.append(warning("set_aside", lang, quotes, len(spans) - 3, n=len(spans)))
+            quotes = [ctx.story[a:b].strip() for a, b in ctx.directive_spans]
+            warnings.append(warning("set_aside", lang, quotes, n=len(quotes)))
         confidence = 0.0
         if level is not None:
             base = BASE_CONFIDENCE if self.samples == 1 else 0.3 + 0.6 * agreement

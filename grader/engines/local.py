@@ -272,10 +272,9 @@ class LocalEngine(Engine):
             warnings.append(warning("too_few_words", lang, n=n_words))
         as_customer = [s for s, c in zip(a.sentences, a.flags["customer"]) if c]
         if level is None and not too_few_words and as_customer and not a.flags["provider"].any():
-            warnings.append(warning("as_customer", lang, [s.text for s in as_customer[:2]], len(as_customer) - 2))
+            warnings.append(warning("as_customer", lang, [s.text for s in as_customer], shown=2))
         if a.set_aside:
-            aside = a.set_aside
-            warnings.append(warning("set_aside", lang, [s.text for s in aside[:3]], len(aside) - 3, n=len(aside)))
+            warnings.append(warning("set_aside", lang, [s.text for s in a.set_aside], n=len(a.set_aside)))
         if a.repeated:
             warnings.append(warning("repeated", lang, n=len(a.repeated)))
         if mixed_signals({j.id: j.status for j in judgments}, level):

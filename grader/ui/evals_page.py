@@ -17,7 +17,8 @@ from grader.store import EvalRun, Store
 from grader.ui.charts import heatmap, per_level_bars
 from grader.ui.common import T, settings, show_error, store, table, tr
 from grader.ui.grade_page import engine_choices, engine_label
-from grader.ui.render import md_escape, when
+from grader.render import when
+from grader.ui.render import md_escape
 
 EVALS_DIR = REPO_DIR / "evals"
 SHOW = "evals_pick"  # key of the "Show run" selector; set to a new run id when a run finishes
@@ -78,19 +79,14 @@ def _run(db: Store, s, path: Path, engine: str, repeats: int, names: dict[str, s
 
     try:
         evals.load_eval_set(path)  # a malformed line is reported before any grading
-    except GraderError as exc:
-        bar.empty()
-        show_error(exc, names)
-        if names:  # a rejected upload is not kept
-            path.unlink(missing_ok=True)
-        return
-    try:
         report = evals.run_eval([path], out_dir=out_dir, engine=engine, repeats=repeats, settings=s, progress=progress)
         model = (((report.get("extra") or {}).get("run") or {}).get("engine") or {}).get("model")
         db.add_eval_run(report, run_id=run_id, file=str(path), engine=engine, out_dir=out_dir, repeats=repeats, model=model)
     except GraderError as exc:
         bar.empty()
         show_error(exc, names)
+        if names:  # an upload no stored run uses is not kept (a malformed one in particular)
+            path.unlink(missing_ok=True)
         return
     bar.progress(1.0, text=T("evals.done", id=run_id))
     st.session_state[SHOW] = run_id  # before the selector is created below, so it moves to the new run

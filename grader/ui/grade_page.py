@@ -155,9 +155,7 @@ def render() -> None:
 
     if st.button(T("grade.button"), type="primary", key="grade_button"):
         prev = st.session_state.pop(RESULT, None)
-        earlier = st.session_state.setdefault(EARLIER, [])
-        if prev and prev.get("saved") is not None:  # still shared: keep it withdrawable
-            earlier.append({"saved": prev["saved"], "submission": prev["submission"]})
+        shared = prev if prev and prev.get("saved") is not None else None
         try:
             text = grading.check_story(story, s.max_chars)
             with st.spinner(T("grade.running")):
@@ -166,15 +164,17 @@ def render() -> None:
                 "story": text, "typed": story, "grade": grade.model_dump_json(), "rubric_id": rubric_id,
                 "engine": engine, "saved": None,
             }
-            if prev and prev.get("saved") is not None and _same_grading(prev, result):
+            if shared and _same_grading(shared, result):
                 # graded again unchanged: the stored copy is this result, not a second one to store
-                earlier.pop()
-                result.update(saved=prev["saved"], submission=prev["submission"], author=prev.get("author", ""))
+                result.update(saved=shared["saved"], submission=shared["submission"], author=shared.get("author", ""))
+                shared = None
             st.session_state[RESULT] = result
         except BadInputError as exc:
             st.error(_input_error(exc, n))
         except GraderError as exc:
             show_error(exc)
+        if shared:  # replaced on the page but still shared: kept withdrawable
+            st.session_state.setdefault(EARLIER, []).append({"saved": shared["saved"], "submission": shared["submission"]})
 
     _earlier_shared()
     result = st.session_state.get(RESULT)

@@ -11,7 +11,6 @@ import html
 import re
 from typing import Any
 
-from grader.render import when  # noqa: F401 - the pages format times with it too
 from grader.types import Grade, Rubric
 
 STATUS_ORDER = {"met": 0, "partial": 1, "not_met": 2, "no_evidence": 3}

@@ -15,7 +15,8 @@ from grader.ui.charts import heatmap
 from grader.ui.common import T, lang, settings, show_error, store, table, tr
 from grader.ui.grade_view import show_citations, show_feedback, show_indicators, show_level, show_story
 from grader.ui.i18n import LANG_NAMES
-from grader.ui.render import confidence_text, level_label, md_escape, snippet, when
+from grader.render import when
+from grader.ui.render import confidence_text, level_label, md_escape, snippet
 
 AUTH = "coach_ok"
 LEVELS = list(range(6))

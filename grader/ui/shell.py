@@ -16,17 +16,14 @@ from grader.ui.i18n import LANG_NAMES, LANGS
 WARM_MODULES = ("grader.engines.local", "grader.index", "pandas", "grader.store_export", "altair")
 
 
-# each page's inputs (keys, and key prefixes of per-item widgets); Streamlit forgets a widget's
+# the pages' inputs (keys, and key prefixes of per-item widgets); Streamlit forgets a widget's
 # value once a run does not draw it
-PAGE_INPUTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "grade": (("grade_story", "grade_author", "grade_share", "grade_rubric", "grade_engine"), ()),
-    "review": (
-        ("coach_name", "review_blind", "review_pick", "rf_unreviewed", "rf_levels", "rf_low", "rf_threshold",
-         "rf_engines", "rf_langs", "agree_blind"),
-        ("coach_level_", "coach_comment_", "corr_"),
-    ),
-}
-GRADE_INPUTS = PAGE_INPUTS["grade"][0]
+KEPT_KEYS = (
+    "grade_story", "grade_author", "grade_share", "grade_rubric", "grade_engine",  # Grade
+    "coach_name", "review_blind", "review_pick", "rf_unreviewed", "rf_levels", "rf_low", "rf_threshold",  # Review
+    "rf_engines", "rf_langs", "agree_blind",
+)
+KEPT_PREFIXES = ("coach_level_", "coach_comment_", "corr_")  # Review, one per grading or indicator
 
 
 def keep_inputs() -> None:
@@ -34,10 +31,9 @@ def keep_inputs() -> None:
     values of a page being left), so a story, name and tick, or a coach's name, filters, pick and
     draft review, are still there (and the Grade page's still match the result shown) after a
     visit to another page."""
-    for keys, prefixes in PAGE_INPUTS.values():
-        for key in list(st.session_state):
-            if key in keys or (prefixes and str(key).startswith(prefixes)):
-                st.session_state[key] = st.session_state[key]
+    for key in list(st.session_state):
+        if key in KEPT_KEYS or str(key).startswith(KEPT_PREFIXES):
+            st.session_state[key] = st.session_state[key]
 
 
 def language_switch() -> str:
