@@ -22,8 +22,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: typer's rich help put "<bool>" after every flag
 )
-rubric_app = typer.Typer(help="Check and browse rubric files.", no_args_is_help=True)
+rubric_app = typer.Typer(help="Check and browse rubric files.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(rubric_app, name="rubric")
 
 

@@ -312,6 +312,20 @@ def test_cli_usage_errors_are_messages_not_tracebacks(tmp_path: Path) -> None:
     assert not (tmp_path / "data").exists()  # nothing was set up for a command that never ran
 
 
+def test_cli_help_shows_flags_without_a_value_placeholder(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A flag takes no value: its help line must not read "--json <bool>" (typer's rich help did)."""
+    from cli_run import run_main
+
+    for command, flag in (("grade", "--json"), ("eval", "--resume"), ("split", "--force"), ("train", "--check")):
+        code, stdout, _ = run_main(monkeypatch, capsys, command, "--help", columns=120)
+        assert code == 0 and "Usage: grader " + command in stdout
+        line = next(x for x in stdout.splitlines() if x.strip().startswith(flag))
+        assert "<" not in line and "bool" not in line, line
+        assert "<int" in stdout or "<str>" in stdout or "<path>" in stdout  # options that take a value say so
+
+
 def test_cli_search_and_rubric_show(grader_settings: Settings) -> None:
     env = {"GRADER_DATA_DIR": str(grader_settings.data_dir), "COLUMNS": "200"}
     res = cli(["search", "interviewed churned users", "-k", "3", "--kind", "indicator"], env=env)
