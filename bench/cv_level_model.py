@@ -2,7 +2,7 @@
 
     uv run python bench/cv_level_model.py [--folds 5] [--shuffle SEED ...]
 
-Analyses every labeled text of evals/*.train.jsonl and evals/*.dev.jsonl once (about 3 minutes
+Analyses every labeled text of evals/*.train.jsonl and evals/*.dev.jsonl once (2–3 minutes
 on 2 cores), then for each variant trains the level model with `grader.training.train` on four
 folds and predicts the fifth. Folds are grouped by pair id, so a story, its translations,
 paraphrases and injection variants are always held out together. `--shuffle 0 1 2` repeats

@@ -65,7 +65,7 @@ def print_summary(report: dict[str, Any], out_dir: Path) -> None:
 
 
 def engine_text(info: Any) -> str:
-    """'local (level-model ad3687447417)' from a run's engine info ('?' when the run does not say)."""
+    """'local (level-model 80dc8c100682)' from a run's engine info ('?' when the run does not say)."""
     if not isinstance(info, dict) or not info.get("name"):
         return "?"
     detail = ", ".join(str(info[k]) for k in ("model", "prompt_version") if info.get(k))

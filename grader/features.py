@@ -54,10 +54,9 @@ def signals(rubric: Rubric, analysis: Any, judgments: list[IndicatorJudgment]) -
             sum(s == "not_met" for s in mine),
         ]
     n = len(a.sentences)
-    negated = a.flags["negated"] if n else np.zeros(0, dtype=bool)
     for i, ident in enumerate(a.compiled.ids):
         hits = np.flatnonzero(a.cues[:, i]) if n else []
-        affirmed = [j for j in hits if level_of(ident) < 2 or not negated[j]]
+        affirmed = [j for j in hits if level_of(ident) < 2 or not a.denied[j, i]]
         out.append(math.log1p(len(affirmed)))
     rel_max = a.rel.max(axis=0) if n else np.zeros(len(a.compiled.ids))
     out += [float(x) for x in rel_max]

@@ -87,6 +87,27 @@ def cue_matrix(sentences: list[Sentence], cues: CompiledCues) -> np.ndarray:
     return out
 
 
+def cue_denials(sentences: list[Sentence], cues: CompiledCues, negated: np.ndarray) -> np.ndarray:
+    """(n_sentences, n_indicators) True where a negation in the sentence may deny the indicator's
+    behaviour: a negation outside the words its cues matched. Many cues carry their own negation
+    ("the real problem wasn't the font", "고객도 생각하지 못한", "가격이 아니라"): that is the
+    behaviour itself, not a denial of it, while "I never asked why" still denies it. A sentence
+    where no cue matched keeps its own negation flag."""
+    negated = np.asarray(negated, dtype=bool)
+    out = np.repeat(negated[:, None], len(cues.ids), axis=1)
+    for j, s in enumerate(sentences):
+        if not negated[j]:
+            continue
+        for i, pats in enumerate(cues.patterns):
+            spans = [m.span() for p in pats for m in p.finditer(s.text)]
+            if spans:
+                rest = list(s.text)
+                for a, b in spans:
+                    rest[a:b] = " " * (b - a)
+                out[j, i] = bool(NEGATION.search("".join(rest)))
+    return out
+
+
 def sentence_flags(sentences: list[Sentence]) -> dict[str, np.ndarray]:
     """Boolean per-sentence flags: negated, first_person, third_person, number, repeat, intent,
     provider, customer."""

@@ -75,7 +75,7 @@ def app_url(tmp_path, request):
 
 
 def test_grade_in_a_real_browser(app_url) -> None:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     shots = Path(tempfile.mkdtemp(prefix="grader-browser-"))
     with sync_playwright() as pw:
@@ -112,10 +112,12 @@ def test_grade_in_a_real_browser(app_url) -> None:
             page.wait_for_timeout(1_000)
             page.get_by_role("link", name="Grade").click()
             page.get_by_text("Grade a work story").wait_for(timeout=30_000)
-            assert page.get_by_role("textbox", name="Your story").input_value() == STORY
+            # waited for, not read at once: on a loaded machine the page's first paint can come
+            # before its widgets get their kept values
+            expect(page.get_by_role("textbox", name="Your story")).to_have_value(STORY, timeout=30_000)
             page.get_by_role("link", name="Review").click()
             page.get_by_text("Coach review").first.wait_for(timeout=30_000)
-            assert page.get_by_label("Your name (coach, optional)").input_value() == "Coach Kim"
+            expect(page.get_by_label("Your name (coach, optional)")).to_have_value("Coach Kim", timeout=30_000)
         finally:
             browser.close()
     print(f"\nscreenshot: {shot}")

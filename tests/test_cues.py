@@ -6,7 +6,7 @@ import pytest
 
 from grader.evidence import Sentence
 from grader.rubric import load_rubric_file
-from grader.signals import compiled_cues, cue_matrix, sentence_flags
+from grader.signals import compiled_cues, cue_denials, cue_matrix, sentence_flags
 
 RUBRIC = load_rubric_file(Path(__file__).resolve().parents[1] / "corpus" / "rubrics" / "customer-obsession.yaml")
 CUES = compiled_cues(RUBRIC)
@@ -83,3 +83,34 @@ def test_the_writers_role_is_recognised(role: str, sentence: str) -> None:
 def test_no_role_without_a_role(sentence: str) -> None:
     flags = sentence_flags([Sentence(sentence, 0, len(sentence))])
     assert not flags["provider"][0] and not flags["customer"][0]
+
+
+@pytest.mark.parametrize(
+    "indicator, sentence, denied",
+    [
+        # the cue's own words carry the negation: the behaviour itself, not its denial
+        ("co.L3.3", "I watched five of them cook and found out the real problem wasn't the font.", False),
+        ("co.L3.3", "알고 보니 진짜 문제는 가격이 아니라 배송 안내였다.", False),
+        ("co.L3.3", "고객도 생각하지 못한 해결책을 제안했습니다.", False),
+        # a negation outside the cue denies it
+        ("co.L3.3", "I never dug into the root cause; we just patched it.", True),
+        ("co.L2.2", "We did not interview 12 customers before the launch.", True),
+        ("co.L3.2", "출시 전 사용자 5명과 프로토타입을 테스트하지 않았다.", True),
+    ],
+)
+def test_negation_denies_a_cue_only_outside_its_own_words(indicator: str, sentence: str, denied: bool) -> None:
+    sentences = [Sentence(sentence, 0, len(sentence))]
+    i = CUES.ids.index(indicator)
+    assert cue_matrix(sentences, CUES)[0, i], "the cue must fire for the test to mean anything"
+    flags = sentence_flags(sentences)
+    assert flags["negated"][0]  # the whole sentence reads as negated, as before
+    assert bool(cue_denials(sentences, CUES, flags["negated"])[0, i]) is denied
+
+
+def test_sentences_without_a_cue_keep_their_negation_flag() -> None:
+    sentences = [Sentence(t, 0, len(t)) for t in ("The server did not restart last night.", "팀원들과 휴가 일정을 공유했다.")]
+    flags = sentence_flags(sentences)
+    assert not cue_matrix(sentences, CUES).any()
+    assert cue_denials(sentences, CUES, flags["negated"]).tolist() == [
+        [bool(flags["negated"][0])] * len(CUES.ids), [False] * len(CUES.ids)
+    ]

@@ -101,6 +101,26 @@ def test_complaints_acted_on_are_not_called_indifference(grader_settings: Settin
     assert not any("puts the customer second" in x or "뒤로 미루는" in x for x in g.feedback.gaps)
 
 
+def test_a_root_cause_told_with_a_negation_is_not_read_as_denied(grader_settings: Settings) -> None:
+    """"The real problem wasn't the font" finds a root cause: the negation is the cue's own. It
+    used to mark the whole sentence negated, so co.L3.3 read "the story says this was not done"."""
+    from grader.engines.local import LocalEngine
+
+    story = (
+        "Users kept asking for bigger text in our recipe app. I watched five of them cook and found out the real "
+        "problem wasn't the font: the screen locked while their hands were covered in flour. I built a cook mode "
+        "that keeps the screen on and tested it with the same five users."
+    )
+    engine = LocalEngine(grader_settings)
+    rubric = get_rubric(None, grader_settings)
+    cue = {j.id: j for j in engine.judge(story, engine.analyse(story, rubric))}["co.L3.3"]
+    assert cue.status in ("met", "partial") and "found out the real problem" in cue.evidence[0].quote
+    graded = {j.id: j for j in grade(story, settings=grader_settings).indicators}["co.L3.3"]
+    assert graded.status != "not_met"
+    denied = "I never dug into the root cause of the complaints; we just patched each ticket."
+    assert {j.id: j for j in engine.judge(denied, engine.analyse(denied, rubric))}["co.L3.3"].status == "not_met"
+
+
 def test_indifference_still_shows_where_it_is_the_level(grader_settings: Settings) -> None:
     g = grade(STORIES["en_low"], settings=grader_settings)
     assert g.level == 0

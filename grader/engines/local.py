@@ -25,7 +25,7 @@ from grader.feedback import warning, write_feedback
 from grader.index import Index, ensure_index
 from grader.levels import combine_confidence, level_of, mixed_signals, rule_level
 from grader.model import LevelModel, Prediction, usable_model
-from grader.signals import CompiledCues, compiled_cues, cue_matrix, sentence_flags, separate_directives
+from grader.signals import CompiledCues, compiled_cues, cue_denials, cue_matrix, sentence_flags, separate_directives
 from grader.types import Citation, EngineInfo, Evidence, Grade, IndicatorJudgment, Rubric, RubricRef, Usage
 
 SIM_PARTIAL = 0.045  # similarity above the sentence's mean over indicators that alone counts as partial
@@ -68,6 +68,7 @@ class Analysis:
     sim: np.ndarray  # (n_sent, n_ind) cosine similarity, max over languages
     rel: np.ndarray  # sim minus each sentence's mean over indicators
     cues: np.ndarray  # (n_sent, n_ind) cue pattern hits
+    denied: np.ndarray  # (n_sent, n_ind) a negation outside the cue's own words (signals.cue_denials)
     flags: dict[str, np.ndarray]
     story_vector: np.ndarray  # mean of sentence vectors, normalised
     vectors: np.ndarray  # (n_sent, dim) sentence embeddings
@@ -147,20 +148,21 @@ class LocalEngine(Engine):
             story_vector = np.zeros(ind.shape[-1], dtype=np.float32)
             vec = np.zeros((0, ind.shape[-1]), dtype=np.float32)
         rel = sim - sim.mean(axis=1, keepdims=True) if len(sentences) else sim
+        flags = sentence_flags(sentences)
         return Analysis(
-            sentences, sim, rel, cue_matrix(sentences, compiled), sentence_flags(sentences), story_vector, vec, compiled, set_aside,
-            repeated,
+            sentences, sim, rel, cue_matrix(sentences, compiled), cue_denials(sentences, compiled, flags["negated"]), flags,
+            story_vector, vec, compiled, set_aside, repeated,
         )
 
     def judge(self, story: str, a: Analysis) -> list[IndicatorJudgment]:
         out: list[IndicatorJudgment] = []
-        negated = a.flags["negated"]
         for i, ident in enumerate(a.compiled.ids):
             lv = int(a.compiled.levels[i])
             hits = np.flatnonzero(a.cues[:, i])
+            denied_here = a.denied[:, i]
             # a negated sentence shows the behaviour *not* done for positive levels (L2+);
             # L0/L1 cues describe shortfalls, so negation is part of their meaning
-            affirmed = [j for j in hits if lv < 2 or not negated[j]]
+            affirmed = [j for j in hits if lv < 2 or not denied_here[j]]
             denied = [j for j in hits if j not in affirmed]
             status, chosen, note = "no_evidence", [], ""
             if affirmed:
@@ -172,7 +174,7 @@ class LocalEngine(Engine):
                 status, chosen, note = "not_met", denied[:1], "the story says this was not done"
             elif len(a.sentences) and lv > 0:
                 j = int(np.argmax(a.rel[:, i]))
-                if a.rel[j, i] >= SIM_PARTIAL and not negated[j]:
+                if a.rel[j, i] >= SIM_PARTIAL and not denied_here[j]:
                     status, chosen, note = "partial", [j], "close in meaning, no explicit behaviour cue"
             evidence = [self._evidence(story, a.sentences[j]) for j in chosen]
             score = float(a.sim[chosen[0], i]) if chosen else 0.0
