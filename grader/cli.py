@@ -14,7 +14,7 @@ from rich.table import Table
 from grader.config import Settings
 from grader.console import err, out
 from grader.errors import BadInputError, GraderError
-from grader.render import STATUS_MARK
+from grader.render import STATUS_MARK, one_line
 from grader.types import Grade
 
 app = typer.Typer(
@@ -81,7 +81,7 @@ def _print_grade(grade: Grade) -> None:
     if grade.citations:
         out.print("[bold]Citations[/bold]")
         for c in grade.citations:
-            out.print(f"  [{c.id}] {c.kind} — {c.location}: {c.text[:140]}", markup=False, highlight=False)
+            out.print(f"  [{c.id}] {c.kind} — {c.location}: {one_line(c.text, 140, heading=c.location)}", markup=False, highlight=False)
     for w in grade.warnings:
         out.print(f"[dim]note: {w}[/dim]")
 
@@ -153,7 +153,7 @@ def search(
     for col in ("score", "id", "kind", "source / location", "text"):
         table.add_column(col)
     for h in hits:
-        table.add_row(f"{h.score:.3f}", h.id, h.kind, h.location or h.source, h.text[:160])
+        table.add_row(f"{h.score:.3f}", h.id, h.kind, h.location or h.source, one_line(h.text, 160, heading=h.location or ""))
     out.print(table)
 
 

@@ -22,3 +22,7 @@ class Output(Console):
 
 out = Output()
 err = Console(stderr=True)
+# Into a file or a pipe, a message is one line however long (a path cut at column 80 breaks
+# whatever reads the log); tables still lay out to the width. At a terminal, text wraps.
+for _console in (out, err):
+    _console.soft_wrap = not _console.is_terminal

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from grader.types import Grade
 
 STATUS_MARK = {"met": "✔", "partial": "◐", "not_met": "✘", "no_evidence": "·"}
@@ -29,11 +31,28 @@ def grade_markdown(grade: Grade, story: str | None = None) -> str:
     if grade.citations:
         lines += ["## Citations", ""]
         for c in grade.citations:
-            lines.append(f"- **{c.id}** ({c.kind}, {c.source}; {c.location}): {c.text}")
+            lines.append(f"- **{c.id}** ({c.kind}, {c.source}; {c.location}): {one_line(c.text, heading=c.location)}")
         lines.append("")
     if story is not None:
         lines += ["## Story", "", "> " + story.replace("\n", "\n> "), ""]
     return "\n".join(lines)
+
+
+_HEADING_MARK = re.compile(r"(?:^|(?<=\s))#{1,6}\s+")
+
+
+def one_line(text: str, limit: int | None = None, *, heading: str = "") -> str:
+    """A cited passage on one line: whitespace and line breaks collapsed, Markdown bold and
+    heading marks dropped, a first line that only repeats the section named in `heading` left
+    out, and past `limit` characters cut at a word with "…"."""
+    lines = [x for x in text.strip().splitlines() if x.strip()]
+    if len(lines) > 1 and heading and _HEADING_MARK.sub("", lines[0]).strip() in heading:
+        lines = lines[1:]
+    flat = " ".join(_HEADING_MARK.sub("", " ".join(lines)).replace("**", "").split())
+    if limit is None or len(flat) <= limit:
+        return flat
+    cut = flat[:limit]
+    return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ,;:·—-") + "…"
 
 
 def when(stamp: str | None) -> str:

@@ -101,3 +101,15 @@ def test_heatmap_numbers_are_white_on_dark_cells() -> None:
     text = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "text")
     color = text["encoding"]["color"]
     assert color["condition"]["value"] == "white" and color["value"] == "black" and "4.0" in color["condition"]["test"]
+
+
+def test_a_cited_passage_is_shown_on_one_line_without_markup() -> None:
+    from grader.render import one_line
+
+    chunk = "실행으로 익히기\n**출처 / Source**\n\n## 요약\n글은   실행을\n강조한다."
+    assert one_line(chunk, heading="notes § 실행으로 익히기 (chunk 10)") == "출처 / Source 요약 글은 실행을 강조한다."
+    assert one_line(chunk) == "실행으로 익히기 출처 / Source 요약 글은 실행을 강조한다."  # no heading given: kept
+    assert one_line("one two three four", 9) == "one two…"  # cut at a word
+    assert one_line("x" * 20, 5) == "xxxxx…"
+    assert one_line("C# and #hashtags stay") == "C# and #hashtags stay"
+

@@ -346,6 +346,20 @@ def test_cli_help_shows_flags_without_a_value_placeholder(
         assert "<int" in stdout or "<str>" in stdout or "<path>" in stdout  # options that take a value say so
 
 
+def test_messages_into_a_pipe_are_not_wrapped(tmp_path) -> None:
+    """Into a file or pipe a long message (a path) stays one line; rich wrapped it at column 80."""
+    long_dir = tmp_path / ("d" * 90)
+    long_dir.mkdir()
+    (long_dir / "a.jsonl").write_text('{"id": "x1", "text": "A story.", "level": 1}\n', encoding="utf-8")
+    res = subprocess.run(
+        [sys.executable, "-m", "grader", "split", str(long_dir / "a.jsonl"), "--out", str(long_dir)],
+        capture_output=True, text=True, env={**os.environ, "COLUMNS": "80"},
+    )
+    assert res.returncode == 0, res.stderr
+    lines = [x for x in (res.stdout + res.stderr).splitlines() if x.strip()]
+    assert len(lines) == 1 and str(long_dir / "customer-obsession.test.jsonl") in lines[0].replace("\n", ""), lines
+
+
 def test_cli_search_and_rubric_show(grader_settings: Settings) -> None:
     env = {"GRADER_DATA_DIR": str(grader_settings.data_dir), "COLUMNS": "200"}
     res = cli(["search", "interviewed churned users", "-k", "3", "--kind", "indicator"], env=env)
