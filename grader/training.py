@@ -58,7 +58,7 @@ def label_of(item: EvalItem) -> str | None:
 
 def read_items(paths: Iterable[Path]) -> list[EvalItem]:
     """All items of the eval-set files, validated (a bad line names its file and line number)."""
-    from grader.evals import iter_eval_items
+    from grader.eval_items import iter_eval_items
 
     return list(iter_eval_items(list(paths)))
 

@@ -17,6 +17,7 @@ import pytest
 from grader.config import Settings
 from grader.engines.base import Engine, failed_grade
 from grader.errors import BadInputError, EvalSetError
+from grader.eval_items import predictions_path
 from grader.eval_results import CONTRACT_KEYS
 from grader.evals import (
     check_thresholds,
@@ -25,7 +26,6 @@ from grader.evals import (
     iter_eval_items,
     load_eval_set,
     parse_fail_under,
-    predictions_path,
     run_eval,
 )
 from grader.types import Citation, Evidence, Grade, IndicatorJudgment, Rubric, RubricRef, Usage
