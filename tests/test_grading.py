@@ -138,12 +138,16 @@ def test_indifference_beside_a_positive_level_is_claimed_only_when_met() -> None
         IndicatorJudgment(id="co.L0.2", status="partial", evidence=ev),
         IndicatorJudgment(id="co.L2.1", status="partial", evidence=ev),
         IndicatorJudgment(id="co.L0.3", status="not_met", evidence=ev),
+        IndicatorJudgment(id="co.L1.2", status="partial", evidence=ev),
+        IndicatorJudgment(id="co.L1.1", status="met", evidence=ev),
     ]
     status = lambda level: [j.status for j in _claimed(js, level)]  # noqa: E731
-    assert status(2) == status(1) == ["met", "no_evidence", "partial", "not_met"]
-    assert status(0) == ["met", "partial", "partial", "not_met"]
-    assert status(None) == ["no_evidence", "no_evidence", "no_evidence", "not_met"]
-    assert _claimed(js, 3)[1].evidence == [] and _claimed(js, 3)[0].evidence == ev
+    # a partly met shortfall (LV.0, LV.1) is not claimed beside a higher level; met ones are
+    assert status(2) == status(3) == ["met", "no_evidence", "partial", "not_met", "no_evidence", "met"]
+    assert status(1) == ["met", "no_evidence", "partial", "not_met", "partial", "met"]
+    assert status(0) == ["met", "partial", "partial", "not_met", "partial", "met"]
+    assert status(None) == ["no_evidence", "no_evidence", "no_evidence", "not_met", "no_evidence", "no_evidence"]
+    assert _claimed(js, 3)[1].evidence == [] and _claimed(js, 3)[0].evidence == ev and _claimed(js, 3)[4].evidence == []
 
 
 def test_feedback_follows_story_language(grader_settings: Settings) -> None:

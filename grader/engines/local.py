@@ -43,15 +43,17 @@ def _word_count(text: str) -> int:
 
 
 def _claimed(judgments: list[IndicatorJudgment], level: int | None) -> list[IndicatorJudgment]:
-    """The judgments as the Grade claims them. No level: no indicator is claimed as shown. A
-    positive level: an indifference (LV.0) indicator is claimed only when met. Partly met beside
-    a positive level it is mostly a complaint the writer then acted on ("patients kept missing
-    appointments, so I called them"): in cross-validation over train+dev it appeared beside 227
-    of 466 positive levels, and only 13% of those stories were LV.0 by their gold label."""
+    """The judgments as the Grade claims them. No level: no indicator is claimed as shown. Beside
+    a higher level, a shortfall indicator (LV.0 indifference, LV.1 "knows but does not act") is
+    claimed only when met. Partly met there it is mostly customer feedback the writer then acted
+    on ("patients kept missing appointments, so I called them"): in cross-validation over
+    train+dev a partly met LV.0 appeared beside 227 of 466 positive levels, and only 13% of those
+    stories were LV.0 by their gold label; a partly met LV.1 beside 164 of 457 levels of 2 or
+    more, and only 15 of those stories name an LV.1 indicator in their gold label."""
     def unclaimed(j: IndicatorJudgment) -> bool:
         if level is None:
             return j.status in ("met", "partial")
-        return level > 0 and level_of(j.id) == 0 and j.status == "partial"
+        return j.status == "partial" and level_of(j.id) <= 1 and level > level_of(j.id)
 
     return [j.model_copy(update={"status": "no_evidence", "evidence": [], "note": ""}) if unclaimed(j) else j for j in judgments]
 
