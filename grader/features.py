@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from grader.levels import CREDIT, level_of, rule_level
+from grader.signals import affirmed_hits
 from grader.types import IndicatorJudgment, Rubric
 
 FLAGS = ("first_person", "third_person", "number", "repeat", "intent", "negated", "provider", "customer")
@@ -55,8 +56,7 @@ def signals(rubric: Rubric, analysis: Any, judgments: list[IndicatorJudgment]) -
         ]
     n = len(a.sentences)
     for i, ident in enumerate(a.compiled.ids):
-        hits = np.flatnonzero(a.cues[:, i]) if n else []
-        affirmed = [j for j in hits if level_of(ident) < 2 or not a.denied[j, i]]
+        affirmed = affirmed_hits(a.cues[:, i], a.denied[:, i], level_of(ident)) if n else []
         out.append(math.log1p(len(affirmed)))
     rel_max = a.rel.max(axis=0) if n else np.zeros(len(a.compiled.ids))
     out += [float(x) for x in rel_max]

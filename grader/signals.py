@@ -108,6 +108,14 @@ def cue_denials(sentences: list[Sentence], cues: CompiledCues, negated: np.ndarr
     return out
 
 
+def affirmed_hits(cues: np.ndarray, denied: np.ndarray, level: int) -> list[int]:
+    """Sentences whose cue match for an indicator of `level` counts as showing it, from that
+    indicator's columns of `cue_matrix` and `cue_denials`. LV.0/LV.1 cues describe shortfalls,
+    so a negation is part of their meaning; from LV.2 up a denied match shows the behaviour
+    *not* done. One rule for the engine's judgments and the model's cue features."""
+    return [int(j) for j in np.flatnonzero(cues) if level < 2 or not denied[j]]
+
+
 def sentence_flags(sentences: list[Sentence]) -> dict[str, np.ndarray]:
     """Boolean per-sentence flags: negated, first_person, third_person, number, repeat, intent,
     provider, customer."""

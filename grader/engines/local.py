@@ -25,7 +25,9 @@ from grader.feedback import warning, write_feedback
 from grader.index import Index, ensure_index
 from grader.levels import combine_confidence, level_of, mixed_signals, rule_level
 from grader.model import LevelModel, Prediction, usable_model
-from grader.signals import CompiledCues, compiled_cues, cue_denials, cue_matrix, sentence_flags, separate_directives
+from grader.signals import (
+    CompiledCues, affirmed_hits, compiled_cues, cue_denials, cue_matrix, sentence_flags, separate_directives,
+)
 from grader.types import Citation, EngineInfo, Evidence, Grade, IndicatorJudgment, Rubric, RubricRef, Usage
 
 SIM_PARTIAL = 0.045  # similarity above the sentence's mean over indicators that alone counts as partial
@@ -161,10 +163,7 @@ class LocalEngine(Engine):
         for i, ident in enumerate(a.compiled.ids):
             lv = int(a.compiled.levels[i])
             hits = np.flatnonzero(a.cues[:, i])
-            denied_here = a.denied[:, i]
-            # a negated sentence shows the behaviour *not* done for positive levels (L2+);
-            # L0/L1 cues describe shortfalls, so negation is part of their meaning
-            affirmed = [j for j in hits if lv < 2 or not denied_here[j]]
+            affirmed = affirmed_hits(a.cues[:, i], a.denied[:, i], lv)
             denied = [j for j in hits if j not in affirmed]
             status, chosen, note = "no_evidence", [], ""
             if affirmed:
@@ -176,7 +175,7 @@ class LocalEngine(Engine):
                 status, chosen, note = "not_met", denied[:1], "the story says this was not done"
             elif len(a.sentences) and lv > 0:
                 j = int(np.argmax(a.rel[:, i]))
-                if a.rel[j, i] >= SIM_PARTIAL and not denied_here[j]:
+                if a.rel[j, i] >= SIM_PARTIAL and not a.denied[j, i]:
                     status, chosen, note = "partial", [j], "close in meaning, no explicit behaviour cue"
             evidence = [self._evidence(story, a.sentences[j]) for j in chosen]
             score = float(a.sim[chosen[0], i]) if chosen else 0.0
