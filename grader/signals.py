@@ -15,9 +15,25 @@ from grader.types import Rubric
 
 NEGATION = re.compile(
     r"\b(not|never|no one|nobody|didn't|don't|doesn't|wasn't|weren't|couldn't|can't|won't|without|neither|nor)\b"
-    r"|(?:않|안\s|못|없|말고|아니)",
+    # 안/못 as words of their own: not the end of 동안, 방안, 제안 … or 잘못
+    r"|(?:않|(?<![가-힣])안\s|(?<!잘)못|없|말고|아니|아닙)",
     re.I,
 )
+# A Korean negation that only describes a noun ("데이터를 가져오지 못하는 데", "연락이 없던 고객",
+# "가격이 아닌 배송") does not deny what the sentence says was done. Before 것/채/적/편/척/줄 …
+# it still does ("묻지 않은 채 만들었다", "확인하지 않은 적이 많다").
+KO_NOUN_NEGATION = re.compile(
+    r"(?:않(?:는|은|던|을|았던|았을)|못(?:하는|한|하던|할|했던|했을)|없(?:는|던|을|었던|었을)|아닌)\s+"
+    r"(?!(?:것|거|게|걸|채|적|편|척|듯|줄|뻔)(?:[이을은도만에가야로]|으로|였|예|하|했|\s|[.,!?;:]|$))"
+)
+
+
+def denies(text: str) -> bool:
+    """Does the text hold a negation of what it says was done (`NEGATION`, leaving out Korean
+    negations that only describe a noun)?"""
+    return bool(NEGATION.search(KO_NOUN_NEGATION.sub(lambda m: " " * len(m.group()), text)))
+
+
 FIRST_PERSON = re.compile(r"\b(i|i'm|i've|i'd|my|me|myself|we|we've|we're|our|us)\b|(?:저는|제가|저희|나는|내가|우리|저도|제\s)", re.I)
 THIRD_PERSON = re.compile(r"\b(he|she|his|her|him|they|their|them)\b|(?:그는|그녀|그가|그의|팀장님은|선배는|동료는|그분)", re.I)
 NUMBER = re.compile(r"\d+(?:[.,]\d+)?\s*(?:%|퍼센트|명|건|개|배|x|×|users?|customers?|people|hours?|days?|weeks?|months?|시간|일|주|개월|달|년)?", re.I)
@@ -104,7 +120,7 @@ def cue_denials(sentences: list[Sentence], cues: CompiledCues, negated: np.ndarr
                 rest = list(s.text)
                 for a, b in spans:
                     rest[a:b] = " " * (b - a)
-                out[j, i] = bool(NEGATION.search("".join(rest)))
+                out[j, i] = denies("".join(rest))
     return out
 
 
@@ -119,9 +135,10 @@ def affirmed_hits(cues: np.ndarray, denied: np.ndarray, level: int) -> list[int]
 def sentence_flags(sentences: list[Sentence]) -> dict[str, np.ndarray]:
     """Boolean per-sentence flags: negated, first_person, third_person, number, repeat, intent,
     provider, customer."""
-    rx = {"negated": NEGATION, "first_person": FIRST_PERSON, "third_person": THIRD_PERSON,
+    rx = {"first_person": FIRST_PERSON, "third_person": THIRD_PERSON,
           "number": NUMBER, "repeat": REPEAT, "intent": INTENT, "provider": PROVIDER, "customer": CUSTOMER}
-    return {name: np.asarray([bool(p.search(s.text)) for s in sentences], dtype=bool) for name, p in rx.items()}
+    flags = {"negated": np.asarray([denies(s.text) for s in sentences], dtype=bool)}
+    return flags | {name: np.asarray([bool(p.search(s.text)) for s in sentences], dtype=bool) for name, p in rx.items()}
 
 
 # Sentences addressed to the grader (prompt injection, fake system/JSON/rubric lines) are not

@@ -33,7 +33,7 @@ LEVEL_C = 0.1
 # consistency penalty of the indicator detectors (chosen by grouped 5-fold CV over train+dev):
 # strength * mean over same-content pairs of (w . (z_a - z_b))^2, the pair scatter shrunk
 # halfway to its diagonal (README "Trained level model")
-CONSISTENCY = 10.0
+CONSISTENCY = 5.0
 CONSISTENCY_SHRINK = 0.5
 SAME_CONTENT_TAGS = ("translation", "paraphrase")
 FOLDS = 5

@@ -19,9 +19,9 @@ CASES = {
 'co.L1.2': [("설문은 돌렸지만 결과는 반영하지 못했다.", 'ko'), ("We collected 300 survey responses but never acted on them.", 'en'), ("VOC는 매달 보고서로만 정리했어요", 'ko'), ("The interview notes sat in a folder.", 'en')],
 'co.L1.3': [("저는 개발팀에 전달만 하고 그 뒤는 잘 모릅니다.", 'ko'), ("I escalated it to engineering and moved on.", 'en'), ("시키는 대로 했어요", 'ko'), ("I did my part.", 'en')],
 'co.L2.1': [("사용자 피드백을 바탕으로 화면 구성을 바꿨습니다.", 'ko'), ("We prioritized the roadmap based on customer feedback.", 'en'), ("고객 입장에서 다시 생각해 봤다", 'ko'), ("I redesigned the checkout because customers kept complaining about the form.", 'en')],
-'co.L2.2': [("고객 10명을 인터뷰하고 결과를 온보딩 개선에 반영했다.", 'ko'), ("I interviewed 12 customers and incorporated their feedback into the new flow.", 'en'), ("상담 내역을 전부 분류해서 자주 나오는 문제를 찾았다", 'ko'), ("I analyzed 400 support tickets.", 'en')],
+'co.L2.2': [("고객 10명을 인터뷰하고 결과를 온보딩 개선에 반영했다.", 'ko'), ("I interviewed 12 customers and incorporated their feedback into the new flow.", 'en'), ("상담 내역을 전부 분류해서 자주 나오는 문제를 찾았다", 'ko'), ("I analyzed 400 support tickets.", 'en'), ("한 달 동안 불편 사항을 기록했다", 'ko'), ("I logged every parking complaint for a month.", 'en')],
 'co.L2.3': [("문제가 해결될 때까지 끝까지 직접 챙겼습니다.", 'ko'), ("I took ownership and followed up with the customer until it was fixed.", 'en'), ("제가 책임지고 고객에게 다시 연락했습니다", 'ko'), ("I personally called every affected customer.", 'en')],
-'co.L2.4': [("고객이 요청한 기능을 추가했더니 만족도가 4.5점으로 올랐다.", 'ko'), ("We shipped exactly what customers asked for and satisfaction went up.", 'en'), ("민원이 30% 줄었다", 'ko'), ("Complaints dropped by half after the small fix.", 'en')],
+'co.L2.4': [("고객이 요청한 기능을 추가했더니 만족도가 4.5점으로 올랐다.", 'ko'), ("We shipped exactly what customers asked for and satisfaction went up.", 'en'), ("민원이 30% 줄었다", 'ko'), ("Complaints dropped by half after the small fix.", 'en'), ("그 뒤로 주차 불만이 거의 사라졌습니다.", 'ko'), ("After that, parking complaints almost disappeared.", 'en')],
 'co.L3.1': [("모든 기획 회의에서 이게 고객에게 어떤 가치가 있는지부터 물었다.", 'ko'), ("We work backwards from the customer on every spec.", 'en'), ("판단 기준은 늘 사용자였다", 'ko'), ("I pushed back on behalf of the users.", 'en')],
 'co.L3.2': [("출시 전부터 매주 사용자 5명과 프로토타입을 테스트했다.", 'ko'), ("We tested the prototype with five users every week before launch.", 'en'), ("추측 대신 빠르게 검증했다", 'ko'), ("We ran a pilot with three clinics.", 'en')],
 'co.L3.3': [("왜 이탈하는지 계속 파고들어 보니 근본 원인은 결제가 아니라 배송 안내였다.", 'ko'), ("I dug into the root cause and proposed an alternative they hadn't thought of.", 'en'), ("알고 보니 진짜 문제는 가격이 아니었다", 'ko'), ("It turned out the real problem was onboarding.", 'en')],
@@ -103,8 +103,40 @@ def test_negation_denies_a_cue_only_outside_its_own_words(indicator: str, senten
     i = CUES.ids.index(indicator)
     assert cue_matrix(sentences, CUES)[0, i], "the cue must fire for the test to mean anything"
     flags = sentence_flags(sentences)
-    assert flags["negated"][0]  # the whole sentence reads as negated, as before
     assert bool(cue_denials(sentences, CUES, flags["negated"])[0, i]) is denied
+
+
+@pytest.mark.parametrize(
+    "sentence, negated",
+    [
+        # a Korean negation that only describes a noun does not deny what was done
+        ("다들 복잡하다고 했지만 근본 원인은 기존 데이터를 가져오지 못하는 데 있었습니다.", False),
+        ("그동안 연락이 없던 고객 30명에게 직접 전화했다.", False),
+        ("가격이 아닌 배송 안내를 고쳤다.", False),
+        ("고객도 생각하지 못했던 방법을 제안했다.", False),
+        # ... but before 것/채/적 … it still does, and so does a negated verb
+        ("고객에게 묻지 않은 채 기능을 만들었다.", True),
+        ("리뷰를 확인하지 않은 적이 많았다.", True),
+        ("기존 데이터를 가져오는 기능이 없는 것이 문제였다.", True),
+        ("출시 전에 사용자와 테스트하지 않았다.", True),
+        ("We never asked the users who had left.", True),
+        ("고객 문의에 안 답하고 넘겼다.", True),
+        ("환불은 제 일이 아닙니다.", True),
+        # 안 and 못 inside a word are no negation
+        ("두 달 동안 고객 이탈을 막을 방안 세 가지를 제안 드렸다.", False),
+        ("잘못된 배송 안내를 바로잡았다.", False),
+    ],
+)
+def test_a_korean_negation_that_only_describes_a_noun_does_not_negate_the_sentence(sentence: str, negated: bool) -> None:
+    assert bool(sentence_flags([Sentence(sentence, 0, len(sentence))])["negated"][0]) is negated
+
+
+def test_a_root_cause_beside_a_korean_noun_negation_is_not_denied() -> None:
+    sentence = "근본 원인은 기존 데이터를 가져오지 못하는 데 있었습니다."
+    sentences = [Sentence(sentence, 0, len(sentence))]
+    i = CUES.ids.index("co.L3.3")
+    assert cue_matrix(sentences, CUES)[0, i], "the cue must fire for the test to mean anything"
+    assert not cue_denials(sentences, CUES, sentence_flags(sentences)["negated"])[0, i]
 
 
 def test_sentences_without_a_cue_keep_their_negation_flag() -> None:
