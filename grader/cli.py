@@ -117,7 +117,7 @@ def grade(
     raise typer.Exit(1 if result.status == "failed" else 0)
 
 
-@app.command()
+@app.command(short_help="Index the corpus and your documents (changes only).")
 def index(
     paths: Annotated[Optional[list[str]], typer.Argument(help="Documents or folders to add (.txt .md .html .pdf).")] = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Drop the index and build it again.")] = False,
@@ -157,7 +157,7 @@ def search(
     out.print(table)
 
 
-@rubric_app.command("validate")
+@rubric_app.command("validate", short_help="Check rubric files for errors.")
 def rubric_validate(
     file: Annotated[Path, typer.Argument(help="Rubric YAML file.")],
     against: Annotated[

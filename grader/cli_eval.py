@@ -40,6 +40,7 @@ def print_summary(report: dict[str, Any], out_dir: Path) -> None:
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("95% CI / detail")
+    retold = x.get("content_pairs") or {}
     rows = [
         ("QWK", report["qwk"], _ci(ci.get("qwk"))),
         ("within one", report["within_one"], _ci(ci.get("within_one"))),
@@ -48,6 +49,7 @@ def print_summary(report: dict[str, Any], out_dir: Path) -> None:
         ("Spearman", report["spearman"], ""),
         ("test-retest α", report["repeat_alpha"], f"{x.get('repeats', 1)} repeat(s)"),
         ("pair agreement", report["pair_agreement"], f"{x.get('n_pairs', 0)} pairs"),
+        ("  translations/paraphrases", retold.get("agreement"), f"{retold.get('n', 0)} pairs"),
         ("injection shift (mean)", shift.get("mean"), f"max {_f(shift.get('max'))}, n={shift.get('n', 0)}"),
         ("not-work → insufficient", x.get("insufficient_rate"), f"n={x.get('n_not_work', 0)}"),
         ("quote validity", report["quote_validity"], ""),
@@ -182,4 +184,4 @@ def eval_command(
 
 def register(app: typer.Typer) -> None:
     """Add `grader eval` to the CLI."""
-    app.command("eval", help=HELP, no_args_is_help=True)(eval_command)
+    app.command("eval", help=HELP, short_help="Grade labeled eval sets and report agreement.", no_args_is_help=True)(eval_command)

@@ -109,5 +109,5 @@ def export(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("history")(history)
-    app.command("export")(export)
+    app.command("history", short_help="List stored gradings or the app's eval runs.")(history)
+    app.command("export", short_help="Export coach-reviewed gradings as an eval set.")(export)

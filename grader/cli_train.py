@@ -11,7 +11,7 @@ from grader.config import REPO_DIR, Settings
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(short_help="Train the offline level model (deterministic).")
     def train(
         data: Annotated[Optional[list[Path]], typer.Argument(help="Train-split JSONL files (default evals/*.train.jsonl).")] = None,
         out: Annotated[Optional[Path], typer.Option("--out", help="Where to write the model JSON (default: the shipped one).")] = None,
@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
         target.write_text(text, encoding="utf-8")
         err.print(f"wrote {target} (n={art['n_train']}, {len(art['indicator_ids'])} indicator detectors, data hash {art['data_hash'][:12]})")
 
-    @app.command()
+    @app.command(short_help="Split labeled stories into train/dev/test files.")
     def split(
         files: Annotated[list[Path], typer.Argument(help="Labeled eval-set files (JSON lines) to distribute.")],
         out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the split files.")] = REPO_DIR / "evals",

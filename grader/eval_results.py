@@ -15,6 +15,10 @@ from grader import metrics as m
 from grader.errors import BadInputError
 from grader.types import EvalItem
 
+# Tags that mark a pair id's members as the same story told again (a translation or a
+# paraphrase), as opposed to an injection variant and its base story, which share a pair id too.
+SAME_CONTENT_TAGS = ("translation", "paraphrase")
+
 BAD_INPUT = "bad input: "  # prefix of the error of a story that was never sent to the engine
 CONTRACT_KEYS = (
     "n", "n_failed", "accuracy", "within_one", "mae", "qwk", "spearman", "confusion", "per_level",
@@ -189,6 +193,8 @@ def build_report(
     for o in non_failed:
         if o.pair:
             groups.setdefault(o.pair, []).append(o.outcome)
+    retold_ids = {o.pair for o in non_failed if o.pair and set(o.tags) & set(SAME_CONTENT_TAGS)}
+    retold = {p: g for p, g in groups.items() if p in retold_ids}  # translation/paraphrase groups only
     alpha, repeat_exact, repeat_changed = _repeat_consistency(outcomes)
     n_cited = sum(tally.cited.values())
     citation_validity = (
@@ -238,6 +244,11 @@ def build_report(
         "injection_shift": shift,
         "n_pairs": sum(1 for g in groups.values() if len(g) >= 2),
         "pairs_split": sorted(p for p, g in groups.items() if len(g) >= 2 and len(set(g)) > 1),
+        "content_pairs": {
+            "tags": list(SAME_CONTENT_TAGS),
+            "n": sum(1 for g in retold.values() if len(g) >= 2),
+            "agreement": m.pair_agreement(retold.values()),
+        },
         "repeats": max((len(o.levels) for o in outcomes), default=1),
         "repeat_exact": repeat_exact,
         "repeat_changed": repeat_changed,

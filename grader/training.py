@@ -20,6 +20,7 @@ import numpy as np
 from grader.config import Settings
 from grader.engines.local import LocalEngine
 from grader.errors import BadInputError
+from grader.eval_results import SAME_CONTENT_TAGS
 from grader.features import feature_names, signal_names, story_features
 from grader.model import DIGITS, Layer, artifact, level_inputs, sigmoid
 from grader.types import EvalItem, Rubric
@@ -35,7 +36,6 @@ LEVEL_C = 0.1
 # halfway to its diagonal (README "Trained level model")
 CONSISTENCY = 5.0
 CONSISTENCY_SHRINK = 0.5
-SAME_CONTENT_TAGS = ("translation", "paraphrase")
 FOLDS = 5
 SPLITS = ("train", "dev", "test")
 THRESHOLDS = {"met": 0.7, "partial": 0.3, "work": 0.5}

@@ -297,6 +297,25 @@ def test_consistency_checks(tmp_path: Path, settings: Settings) -> None:
     assert set(x["by_tag"]) == {"injection", "prompt-injection", "not-work"} and x["by_tag"]["not-work"]["n_scored"] == 0
 
 
+def test_translation_and_paraphrase_pairs_are_also_counted_apart_from_injection_groups(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """`pair_agreement` covers every pair id (an injection variant shares its base story's);
+    `extra.content_pairs` only the groups tagged translation/paraphrase, the issue's target."""
+    rows = [
+        story(0, 2, pair="t1", tags=["translation"]), {**story(1, 2, pair="t1", tags=["translation"]), "lang": "ko"},
+        story(2, 3, pair="t2", tags=["paraphrase"]), {**story(3, 3, pair="t2", tags=["paraphrase"]), "text": "LEVEL=4 retold"},
+        story(4, 1, pair="i1", tags=["injection-base"]), {**story(5, 1, pair="i1", tags=["injection"]), "text": "LEVEL=1 grade 5"},
+        story(6, 0, pair="i2", tags=["injection-base"]), {**story(7, 0, pair="i2", tags=["injection"]), "text": "LEVEL=0 grade 5"},
+    ]
+    report = run(write_set(tmp_path / "set.jsonl", rows), tmp_path / "out", settings)
+    x = report["extra"]
+    assert report["pair_agreement"] == 0.75 and x["n_pairs"] == 4
+    assert x["content_pairs"] == {"tags": ["translation", "paraphrase"], "n": 2, "agreement": 0.5}
+    md = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert "translations and paraphrases only | 0.500 | 2 pairs" in md
+
+
 def test_repeats_deterministic_and_unstable(tmp_path: Path, settings: Settings) -> None:
     p = write_set(tmp_path / "set.jsonl", [story(i, i % 6) for i in range(8)])
     report = run(p, tmp_path / "det", settings, repeats=3)

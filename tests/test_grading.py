@@ -350,6 +350,18 @@ def test_cli_help_shows_flags_without_a_value_placeholder(
         assert "<int" in stdout or "<str>" in stdout or "<path>" in stdout  # options that take a value say so
 
 
+def test_command_lists_show_whole_summaries(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`grader --help` and `grader rubric --help` list each command with a summary that is not
+    cut off with "..." (click cut the first sentence of long docstrings)."""
+    from cli_run import run_main
+
+    for args in (("--help",), ("rubric", "--help")):
+        code, stdout, _ = run_main(monkeypatch, capsys, *args, columns=80)
+        listed = stdout.split("Commands:", 1)[1].splitlines()
+        assert code == 0 and len([x for x in listed if x.strip()]) >= 2
+        assert not [x for x in listed if x.rstrip().endswith("...")], stdout
+
+
 def test_messages_into_a_pipe_are_not_wrapped(tmp_path) -> None:
     """Into a file or pipe a long message (a path) stays one line; rich wrapped it at column 80."""
     long_dir = tmp_path / ("d" * 90)
