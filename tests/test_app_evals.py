@@ -13,10 +13,10 @@ from grader import evals
 from grader.ui import evals_page
 
 ITEMS = [
-    {"id": "a", "text": "A customer called. Another customer wrote.", "level": 2, "lang": "en"},
+    {"id": "a", "text": "A customer called. Another customer wrote.", "level": 2, "lang": "en", "pair": "p1", "tags": ["paraphrase"]},
     {"id": "b", "text": "고객을 만났다.", "level": 1, "lang": "ko"},
     {"id": "c", "text": "Nothing to see here.", "level": 0, "lang": "en"},
-    {"id": "d", "text": "Customer one. Customer two. Customer three.", "level": 2, "lang": "en"},
+    {"id": "d", "text": "Customer one. Customer two. Customer three.", "level": 2, "lang": "en", "pair": "p1", "tags": ["paraphrase"]},
 ]
 
 
@@ -52,6 +52,8 @@ def test_run_from_evals_dir_shows_metrics_charts_and_history(evals_env) -> None:
     assert at.get("progress") and "finished" in at.get("progress")[0].proto.text
     values = {m.label: m.value for m in at.metric}
     assert values["n"] == "4" and values["accuracy"] == "0.667" and values["failed"] == "0"
+    # translation/paraphrase pairs apart from all pair ids (here the same single paraphrase pair)
+    assert values["translations/paraphrases"] == values["pair agreement"] and values["pair agreement"] in ("0.000", "1.000")
     # the fake engine gives "Nothing to see here." no level: accuracy is over 3 of the 4
     assert "over the 3 stories given a level (of 4 with a gold level; 1 answered insufficient evidence)" in texts_of(at)
     assert len(at.get("vega_lite_chart")) == 2  # confusion heatmap + per-level recall

@@ -97,11 +97,17 @@ def _run(db: Store, s, path: Path, engine: str, repeats: int, names: dict[str, s
 def show_run(run: EvalRun) -> None:
     r = run.report
     st.caption(f"{run.id} · {Path(run.file).name} · {run.engine} · ×{run.repeats} · {when(run.created_at)}")
-    keys = [k for k in HEADLINE if k in r]
+    values = {k: r.get(k) for k in HEADLINE if k in r}
+    retold = (r.get("extra") or {}).get("content_pairs")
+    if retold is not None and "pair_agreement" in values:  # translations/paraphrases alone, beside all pair ids
+        keys = list(values)
+        keys.insert(keys.index("pair_agreement") + 1, "content_pairs")
+        values = {k: retold.get("agreement") if k == "content_pairs" else values[k] for k in keys}
+    keys = list(values)
     for i in range(0, len(keys), 6):
         cols = st.columns(6)
         for col, k in zip(cols, keys[i : i + 6]):
-            col.metric(tr("col", k), _fmt(r.get(k)))
+            col.metric(tr("col", k), _fmt(values[k]))
     _coverage(r)
     for warning in ((r.get("extra") or {}).get("run") or {}).get("warnings") or []:
         st.warning(md_escape(str(warning)))

@@ -305,6 +305,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "col.spearman": {"en": "Spearman", "ko": "스피어만 ρ"},
     "col.repeat_alpha": {"en": "repeat α", "ko": "반복 일관성 α"},
     "col.pair_agreement": {"en": "pair agreement", "ko": "쌍 일치도"},
+    "col.content_pairs": {"en": "translations/paraphrases", "ko": "번역·바꿔 쓴 쌍 일치도"},
     "col.quote_validity": {"en": "quote validity", "ko": "인용문 유효성"},
     "col.citation_validity": {"en": "citation validity", "ko": "인용 출처 유효성"},
 }
