@@ -97,12 +97,12 @@ def _run(db: Store, s, path: Path, engine: str, repeats: int, names: dict[str, s
 def show_run(run: EvalRun) -> None:
     r = run.report
     st.caption(f"{run.id} · {Path(run.file).name} · {run.engine} · ×{run.repeats} · {when(run.created_at)}")
-    values = {k: r.get(k) for k in HEADLINE if k in r}
+    shown = [(k, r.get(k)) for k in HEADLINE if k in r]
     retold = (r.get("extra") or {}).get("content_pairs")
-    if retold is not None and "pair_agreement" in values:  # translations/paraphrases alone, beside all pair ids
-        keys = list(values)
-        keys.insert(keys.index("pair_agreement") + 1, "content_pairs")
-        values = {k: retold.get("agreement") if k == "content_pairs" else values[k] for k in keys}
+    if retold is not None and "pair_agreement" in r:  # translations/paraphrases alone, after all pair ids
+        at = [k for k, _ in shown].index("pair_agreement") + 1
+        shown[at:at] = [("content_pairs", retold.get("agreement"))]
+    values = dict(shown)
     keys = list(values)
     for i in range(0, len(keys), 6):
         cols = st.columns(6)
