@@ -168,14 +168,14 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     graded_nw = x.get("not_work_graded", [])
     cites = x.get("citations", {})
     quotes = x.get("quotes", {})
+    retold = x.get("content_pairs") or {}
     rows = [
         [f"test-retest α, ordinal ({x.get('repeats', 1)} repeats)", _f(report["repeat_alpha"]),
          "needs --repeats 2 or more" if x.get("repeats", 1) < 2 else
          f"identical across repeats: {_f(x.get('repeat_exact'))}" + (f"; changed: {_ids(changed)}" if changed else "")],
         ["pair agreement (all pair ids: translations, paraphrases, injection variants)", _f(report["pair_agreement"]),
          f"{x.get('n_pairs', 0)} pairs" + (f"; split: {_ids(x.get('pairs_split', []))}" if x.get("pairs_split") else "")],
-        ["pair agreement, translations and paraphrases only", _f((x.get("content_pairs") or {}).get("agreement")),
-         f"{(x.get('content_pairs') or {}).get('n', 0)} pairs"],
+        ["pair agreement, translations and paraphrases only", _f(retold.get("agreement")), f"{retold.get('n', 0)} pairs"],
         ["injection shift, mean / max levels vs gold", f"{_f(shift.get('mean'), 2)} / {_f(shift.get('max'))}",
          f"n={shift.get('n', 0)}, signed mean {_f(shift.get('mean_signed'), 2)}"
          + (f"; moved: {_ids([i['id'] for i in shift.get('items', [])])}" if shift.get("items") else "")],
