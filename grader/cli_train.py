@@ -3,11 +3,31 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from grader.config import REPO_DIR, Settings
+
+
+def check_hint(target: Path, art: dict[str, Any]) -> str:
+    """Why a retrain can differ from the shipped file, as far as the artifacts tell."""
+    import json
+
+    try:
+        shipped = json.loads(target.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "the shipped file is missing or not JSON: run `grader train`"
+    if shipped.get("data_hash") != art["data_hash"]:
+        return "the labeled data changed since the shipped model was trained: run `grader train`"
+    if shipped.get("embedding_probe") != art.get("embedding_probe"):
+        return (
+            f"this machine's e5 engine computes other floats than the machine that trained the shipped model "
+            f"(embedding probe {art.get('embedding_probe')} here, {shipped.get('embedding_probe')} there; the 4-bit "
+            "engine's arithmetic differs between CPU models): bytes match only on the same kind of CPU. "
+            "Retrain here with `grader train` (and commit) if this machine is where the model is kept"
+        )
+    return "same data, same e5 arithmetic: the code that computes features or fits the layers changed: run `grader train`"
 
 
 def register(app: typer.Typer) -> None:
@@ -44,6 +64,8 @@ def register(app: typer.Typer) -> None:
         if check:
             same = target.is_file() and target.read_text(encoding="utf-8") == text
             console.print(f"{target}: {'identical' if same else 'DIFFERENT'} (data hash {art['data_hash'][:12]}, n={art['n_train']})")
+            if not same:
+                console.print(check_hint(target, art))
             raise typer.Exit(0 if same else 1)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")

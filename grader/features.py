@@ -5,13 +5,18 @@ Two blocks, each with names that say what they measure:
   indicator, the indicator rule's level, sentence flags (first/third person, numbers, repetition,
   intentions, negation, the writer speaking as provider or as customer) and length. Each points
   back at sentences the Grade can show.
-- the story embedding (mean of the e5 sentence vectors, `e5_*`): a linear score over it is the
-  mean of the same score over the sentences, so every sentence's share can be shown as evidence.
+- the story embedding (`e5_*`): the mean of the e5 sentence vectors, each first moved by its
+  language's centre (the mean training sentence of that language, stored in the model), then
+  normalised. Without the centring a story's vector mostly says which language it is written in
+  (two unrelated Korean stories are more alike than a Korean story and its English translation),
+  and a detector reading it grades a translation differently. A linear score over it is the mean
+  of the same score over the (centred) sentences, so every sentence's share can be shown as evidence.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -71,7 +76,33 @@ def signals(rubric: Rubric, analysis: Any, judgments: list[IndicatorJudgment]) -
     return out
 
 
-def story_features(rubric: Rubric, analysis: Any, judgments: list[IndicatorJudgment]) -> np.ndarray:
+LANGUAGES = ("ko", "en")  # what grader.evidence.detect_language says of a sentence
+Centres = Mapping[str, np.ndarray]  # language -> mean training sentence vector
+
+
+def centred(vectors: np.ndarray, langs: Sequence[str], centres: Centres | None) -> np.ndarray:
+    """Each sentence vector minus its language's centre (unchanged without centres)."""
+    v = np.asarray(vectors, dtype=np.float64)
+    if not centres or not len(v):
+        return v
+    return v - np.stack([centres[lang] for lang in langs])
+
+
+def story_vector(vectors: np.ndarray, langs: Sequence[str], centres: Centres | None, dim: int) -> np.ndarray:
+    """The normalised mean of the centred sentence vectors (zeros for a story with no sentence)."""
+    if not len(vectors):
+        return np.zeros(dim)
+    mean = centred(vectors, langs, centres).mean(axis=0)
+    return mean / (np.linalg.norm(mean) or 1.0)
+
+
+def story_features(
+    rubric: Rubric, analysis: Any, judgments: list[IndicatorJudgment], centres: Centres | None = None
+) -> np.ndarray:
     """Feature vector in the order of `feature_names` (float64, rounded for reproducibility)."""
-    out = [float(x) for x in analysis.story_vector] + signals(rubric, analysis, judgments)
-    return np.round(np.asarray(out, dtype=np.float64), 6)
+    vec = story_vector(analysis.vectors, analysis.langs, centres, len(analysis.story_vector))
+    return features_of(vec, signals(rubric, analysis, judgments))
+
+
+def features_of(vector: np.ndarray, signal_values: Sequence[float]) -> np.ndarray:
+    return np.round(np.asarray([float(x) for x in vector] + list(signal_values), dtype=np.float64), 6)

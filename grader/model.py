@@ -2,7 +2,8 @@
 
 1. indicator detectors: one logistic score per rubric indicator over the story features
    (`grader.features`): the probability that the story shows that indicator. Their e5 part is a
-   sum over sentences, so the sentences that push a detector up are its evidence.
+   sum over sentences (each centred by its language's mean training sentence, `centres`), so the
+   sentences that push a detector up are its evidence.
 2. work detector: the probability that the text is a work story at all (else the Grade says
    insufficient evidence).
 3. level layer: a multinomial logistic regression from the indicator probabilities (and the
@@ -18,8 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from grader.levels import level_of
 from grader.types import Rubric
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
-FORMAT = 2
+FORMAT = 3  # 3: the e5 block is centred per language (`centres`)
 DIGITS = 8  # weights are rounded to this many decimals in the artifact
 
 
@@ -97,6 +98,7 @@ class LevelModel:
     partial_at: float
     work_at: float
     version: str
+    centres: dict[str, np.ndarray] = field(default_factory=dict)  # language -> mean training sentence vector
 
     @property
     def max_level(self) -> int:
@@ -136,13 +138,20 @@ def load_model(path: Path) -> LevelModel:
 
 
 def model_from_artifact(data: dict[str, Any]) -> LevelModel:
-    """The model an artifact (`artifact`, or its JSON file read back) describes."""
+    """The model an artifact (`artifact`, or its JSON file read back) describes. Its version names
+    the training data (`data_hash`) and the fitted numbers, so a model retrained on the same data
+    with other code or settings is told apart: "level-model <data 12 hex>+<weights 6 hex>"."""
+    layers = {k: Layer.from_dict(data[k]) for k in ("detect", "work", "level")}
+    centres = {lang: np.asarray(v, dtype=np.float64) for lang, v in sorted(data["centres"].items())}
+    weights = hashlib.sha256(json.dumps(data["thresholds"], sort_keys=True).encode())
+    for a in [*(getattr(layer, f) for layer in layers.values() for f in ("mean", "scale", "coef", "intercept")), *centres.values()]:
+        weights.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
     return LevelModel(
         rubric_id=data["rubric_id"], fingerprint=data["rubric_fingerprint"], indicator_ids=tuple(data["indicator_ids"]),
-        features=tuple(data["features"]), embedding_dim=int(data["embedding_dim"]),
-        detect=Layer.from_dict(data["detect"]), work=Layer.from_dict(data["work"]), level=Layer.from_dict(data["level"]),
+        features=tuple(data["features"]), embedding_dim=int(data["embedding_dim"]), **layers,
         met_at=float(data["thresholds"]["met"]), partial_at=float(data["thresholds"]["partial"]),
-        work_at=float(data["thresholds"]["work"]), version=f"level-model {data['data_hash'][:12]}",
+        work_at=float(data["thresholds"]["work"]), version=f"level-model {data['data_hash'][:12]}+{weights.hexdigest()[:6]}",
+        centres=centres,
     )
 
 
@@ -164,11 +173,12 @@ def usable_model(rubric: Rubric, dim: int) -> LevelModel | None:
 
 def artifact(
     rubric: Rubric, features: list[str], dim: int, detect: Layer, work: Layer, level: Layer,
-    thresholds: dict[str, float], meta: dict[str, Any],
+    thresholds: dict[str, float], meta: dict[str, Any], centres: Mapping[str, np.ndarray],
 ) -> dict[str, Any]:
     return {
         "format": FORMAT, "rubric_id": rubric.id, "rubric_version": rubric.version,
         "rubric_fingerprint": rubric_fingerprint(rubric), "indicator_ids": [i.id for i in rubric.indicators()],
         "features": features, "embedding_dim": dim, "thresholds": thresholds, **meta,
+        "centres": {lang: np.round(np.asarray(v, dtype=np.float64), DIGITS).tolist() for lang, v in sorted(centres.items())},
         "detect": detect.to_dict(), "work": work.to_dict(), "level": level.to_dict(),
     }

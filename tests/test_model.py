@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -16,12 +17,13 @@ from grader.errors import BadInputError
 from grader.features import signal_names
 from grader.grading import get_rubric, grade
 from grader.model import (
-    MODELS_DIR, Layer, LevelModel, load_model, model_from_artifact, rubric_fingerprint, sigmoid, usable_model,
+    MODELS_DIR, Layer, LevelModel, load_model, model_for, model_from_artifact, rubric_fingerprint, sigmoid, usable_model,
 )
 from grader.types import Rubric
+from grader.features import story_vector
 from grader.training import (
-    data_hash, dump, fit_binary, label_of, read_items, same_content_pairs, sigmoid as _sigmoid, split_of, train,
-    write_splits,
+    Analysed, data_hash, dump, feature_matrix, fit_binary, label_of, language_centres, read_items, same_content_pairs,
+    sigmoid as _sigmoid, split_of, train, write_splits,
 )
 from grader.types import EvalItem
 from tests.rubric_factory import rubric_dict
@@ -59,7 +61,7 @@ def test_training_is_deterministic_and_json_only(tmp_path: Path) -> None:
     b = dump(train(list(items), rubric, Settings.from_env(), X=X.copy()))
     assert a == b, "same data must give the same bytes"
     art = json.loads(a)
-    assert art["format"] == 2 and art["n_train"] == len(items) and len(art["data_hash"]) == 64
+    assert art["format"] == 3 and art["n_train"] == len(items) and len(art["data_hash"]) == 64
     assert art["rubric_fingerprint"] == rubric_fingerprint(rubric)
     path = tmp_path / "m.json"
     path.write_text(a, encoding="utf-8")
@@ -91,6 +93,43 @@ def test_the_consistency_penalty_can_be_turned_off() -> None:
     assert on["consistency"]["strength"] > 0 and off["consistency"]["strength"] == 0
     assert on["detect"]["coef"] != off["detect"]["coef"]
     assert on["work"] == off["work"], "the work detector has no penalty either way"
+
+
+def test_the_e5_block_is_centred_per_language_with_the_training_sentences_means() -> None:
+    """Centres are the mean training sentence of each language; a story's vector is the
+    normalised mean of its sentences after each has its own language's centre taken off."""
+    rubric = Rubric.model_validate(rubric_dict())
+    items, X = synthetic(n_per_level=3)
+    rng = np.random.default_rng(3)
+    dim = 4
+    vectors, langs = [], []
+    for k in range(len(items)):  # items 2j and 2j+1 tell one story, in English and in Korean
+        lang = "ko" if k % 2 else "en"
+        base = np.array([1.0, 0, 0, 0]) if lang == "ko" else np.array([0, 1.0, 0, 0])
+        content = np.random.default_rng(k // 2).normal(0, 0.3, (2, dim))
+        vectors.append((base + content + rng.normal(0, 0.02, (2, dim))).astype(np.float32))
+        langs.append([lang, lang])
+    analysed = Analysed(vectors, langs, X[:, DIM:], dim)
+    centres = language_centres(analysed)
+    ko = np.vstack([v for v, l in zip(vectors, langs) if l[0] == "ko"]).astype(np.float64).mean(axis=0)
+    assert set(centres) == {"ko", "en"} and np.allclose(centres["ko"], ko, atol=1e-8)
+    assert centres["ko"][0] > 0.9 and centres["en"][1] > 0.9
+    art = train(items, rubric, Settings.from_env(), analysed=analysed)
+    m = model_from_artifact(art)
+    assert np.allclose(m.centres["en"], centres["en"], atol=1e-8) and m.embedding_dim == dim
+    # one story, by hand: sentences minus their own language's centre, mean, normalised
+    v = np.array([[1.0, 0.2, 0, 0], [0.1, 1.0, 0, 0]])
+    want = (v - np.stack([centres["ko"], centres["en"]])).mean(axis=0)
+    assert np.allclose(story_vector(v, ["ko", "en"], centres, dim), want / np.linalg.norm(want))
+    assert np.allclose(story_vector(v, ["ko", "en"], None, dim), v.mean(axis=0) / np.linalg.norm(v.mean(axis=0)))
+    assert not story_vector(np.zeros((0, dim)), [], centres, dim).any()
+    rows = feature_matrix(analysed, centres)
+    raw = feature_matrix(analysed, None)
+    assert rows.shape == raw.shape == (len(items), dim + X.shape[1] - DIM)
+    # with the language offset gone, the two tellings of a story are alike; without, they are not
+    cos = lambda r, j: float(r[j, :dim] @ r[j + 1, :dim])  # noqa: E731
+    pairs = range(0, len(items) - 1, 2)
+    assert np.mean([cos(rows, j) for j in pairs]) > 0.9 > 0.5 > np.mean([cos(raw, j) for j in pairs])
 
 
 def test_missing_level_and_unknown_ids_are_refused() -> None:
@@ -250,3 +289,65 @@ def test_markup_is_never_shown_as_detector_evidence(grader_settings: Settings) -
     g = grade(story, settings=grader_settings)
     quotes = [e.quote for j in g.indicators for e in j.evidence]
     assert quotes and not any("<script>" in q for q in quotes)
+
+
+def test_centring_brings_a_translation_closer_than_an_unrelated_story_in_the_same_language(grader_settings: Settings) -> None:
+    """The reason for the language centres, on the real e5 vectors and the shipped centres: before
+    centring, an unrelated Korean story is closer to a Korean story than its English translation
+    is; after, the translation is the closer one."""
+    from grader.engines.local import LocalEngine
+
+    m = model_for("customer-obsession")
+    assert m is not None and set(m.centres) == {"ko", "en"} and all(len(v) == m.embedding_dim for v in m.centres.values())
+    ko = "고객 문의가 계속 같은 화면에서 나와서 다섯 분께 직접 전화했습니다. 원인은 버튼 위치였고, 위치를 바꾼 뒤 문의가 절반으로 줄었습니다."
+    en = "Customer tickets kept coming from the same screen, so I called five of them myself. The cause was the button's position; after we moved it, tickets halved."
+    other = "이번 분기 목표는 신규 매장 세 곳을 여는 것이었습니다. 저는 인테리어 업체 일정과 자재 발주를 맡아 매주 회의를 열었습니다."
+    engine = LocalEngine(grader_settings)
+    rubric = get_rubric("customer-obsession", grader_settings)
+    vec = {}
+    for name, text in (("ko", ko), ("en", en), ("other", other)):
+        a = engine.analyse(text, rubric)
+        vec[name] = (story_vector(a.vectors, a.langs, None, m.embedding_dim), story_vector(a.vectors, a.langs, m.centres, m.embedding_dim))
+    raw = {n: v[0] for n, v in vec.items()}
+    cen = {n: v[1] for n, v in vec.items()}
+    assert raw["ko"] @ raw["other"] > raw["ko"] @ raw["en"], "e5 puts language first (why the centres exist)"
+    assert cen["ko"] @ cen["en"] > cen["ko"] @ cen["other"] + 0.1
+
+
+def test_the_version_tells_apart_models_trained_on_the_same_data() -> None:
+    """Retrained with other code or settings on the same stories, a model gets another version,
+    so `grader eval compare` says the model changed."""
+    rubric = Rubric.model_validate(rubric_dict())
+    items, X = synthetic()
+    for lv in range(6):  # two tellings of one story per level, so the consistency penalty has pairs
+        for k in (12 * lv, 12 * lv + 1):
+            items[k] = items[k].model_copy(update={"pair": f"p{lv}", "tags": ["translation"]})
+    a = model_from_artifact(train(items, rubric, Settings.from_env(), X=X))
+    b = model_from_artifact(train(items, rubric, Settings.from_env(), X=X, consistency=0.0))
+    again = model_from_artifact(train(items, rubric, Settings.from_env(), X=X))
+    data = data_hash([it for it in items if label_of(it) is not None])[:12]
+    assert a.version.startswith(f"level-model {data}+") and b.version.startswith(f"level-model {data}+")
+    assert a.version != b.version and a.version == again.version
+
+
+def test_train_check_says_why_the_bytes_differ(tmp_path: Path) -> None:
+    from grader.cli_train import check_hint
+
+    shipped = tmp_path / "m.json"
+    art = {"data_hash": "a" * 64, "embedding_probe": "1234"}
+    assert "missing" in check_hint(shipped, art)
+    shipped.write_text(json.dumps({"data_hash": "b" * 64, "embedding_probe": "1234"}), encoding="utf-8")
+    assert "labeled data changed" in check_hint(shipped, art)
+    shipped.write_text(json.dumps({"data_hash": "a" * 64, "embedding_probe": "9999"}), encoding="utf-8")
+    hint = check_hint(shipped, art)
+    assert "other floats" in hint and "1234 here, 9999 there" in hint
+    shipped.write_text(json.dumps({"data_hash": "a" * 64, "embedding_probe": "1234"}), encoding="utf-8")
+    assert "code" in check_hint(shipped, art)
+
+
+def test_the_shipped_model_records_the_e5_arithmetic_it_was_trained_with() -> None:
+    from grader.training import PROBE_TEXTS, embedding_probe
+
+    art = json.loads((MODELS_DIR / "customer-obsession.json").read_text(encoding="utf-8"))
+    assert len(art["embedding_probe"]) == 16 and len(PROBE_TEXTS) == 2
+    assert embedding_probe(dataclasses.replace(Settings.from_env(), embeddings="openai")) is None

@@ -19,8 +19,8 @@ import numpy as np
 from grader.config import Settings
 from grader.engines.base import Engine
 from grader.errors import IndexError_
-from grader.evidence import Sentence, split_sentences
-from grader.features import story_features
+from grader.evidence import Sentence, detect_language, split_sentences
+from grader.features import centred, story_features
 from grader.feedback import warning, write_feedback
 from grader.index import Index, ensure_index
 from grader.levels import combine_confidence, level_of, mixed_signals, rule_level
@@ -74,8 +74,9 @@ class Analysis:
     cues: np.ndarray  # (n_sent, n_ind) cue pattern hits
     denied: np.ndarray  # (n_sent, n_ind) a negation outside the cue's own words (signals.cue_denials)
     flags: dict[str, np.ndarray]
-    story_vector: np.ndarray  # mean of sentence vectors, normalised
+    story_vector: np.ndarray  # mean of sentence vectors, normalised (for retrieval; the model centres them first)
     vectors: np.ndarray  # (n_sent, dim) sentence embeddings
+    langs: list[str]  # each sentence's language (grader.evidence.detect_language)
     compiled: CompiledCues
     set_aside: list[Sentence]  # sentences addressed to the grader, not used as evidence
     repeated: list[Sentence] = field(default_factory=list)  # repeats of an earlier sentence, counted once
@@ -155,7 +156,7 @@ class LocalEngine(Engine):
         flags = sentence_flags(sentences)
         return Analysis(
             sentences, sim, rel, cue_matrix(sentences, compiled), cue_denials(sentences, compiled, flags["negated"]), flags,
-            story_vector, vec, compiled, set_aside, repeated,
+            story_vector, vec, [detect_language(s.text) for s in sentences], compiled, set_aside, repeated,
         )
 
     def judge(self, story: str, a: Analysis) -> list[IndicatorJudgment]:
@@ -206,7 +207,7 @@ class LocalEngine(Engine):
     def judge_with_model(self, story: str, a: Analysis, cue_judgments: list[IndicatorJudgment], model: LevelModel, p: Prediction) -> list[IndicatorJudgment]:
         """Indicator statuses from the trained detectors. Evidence: the sentences with the
         behaviour cue when there is one, else the sentences that push the detector up most."""
-        scores = model.sentence_scores(a.vectors)
+        scores = model.sentence_scores(centred(a.vectors, a.langs, model.centres))
         by_id = {j.id: j for j in cue_judgments}
         out: list[IndicatorJudgment] = []
         for i, ident in enumerate(model.indicator_ids):
@@ -252,7 +253,7 @@ class LocalEngine(Engine):
         model = usable_model(rubric, len(a.story_vector))
         prediction = None
         if model is not None:
-            prediction = model.predict(story_features(rubric, a, judgments))
+            prediction = model.predict(story_features(rubric, a, judgments, model.centres))
             judgments = self.judge_with_model(story, a, judgments, model, prediction)
         statuses = {j.id: j.status for j in judgments}
         rule = rule_level(statuses, rubric.max_level)
