@@ -101,6 +101,9 @@ def test_grade_in_a_real_browser(app_url) -> None:
             story_box = page.locator("div.story")
             assert "<script>alert('x')</script>" in story_box.inner_text()  # shown as text, not run
             assert page.locator("div.story script").count() == 0
+            # the indicator table (a canvas grid) draws after the story: wait for it before the shot
+            page.locator('[data-testid="stDataFrame"]').first.wait_for(state="visible", timeout=10_000)
+            page.wait_for_timeout(500)
             shot = shots / "grade-result.png"
             page.screenshot(path=str(shot), full_page=True)
 
