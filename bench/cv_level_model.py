@@ -7,8 +7,9 @@ on 2 cores), then for each variant trains the level model with `grader.training.
 folds (language centres of the e5 block included) and predicts the fifth. Folds are grouped by pair id, so a story, its translations,
 paraphrases and injection variants are always held out together. `--shuffle 0 1 2` repeats
 it for other assignments of groups to folds (shuffled with those seeds, stratified by label) to
-show how much the figures move. Variants: the shipped settings, and the same without the
-detectors' consistency penalty. Prints per variant (and fold assignment):
+show how much the figures move. Variants: the shipped settings, the same without the
+detectors' consistency penalty, and the same with the e5 block at full weight in the detectors
+(`--variants` picks some). Prints per variant (and fold assignment):
 
 - QWK, within one, exact accuracy over the work stories that got a level;
 - pairs: translation/paraphrase groups of work stories whose members all got the same outcome
@@ -37,7 +38,6 @@ from grader.grading import get_rubric  # noqa: E402
 from grader.index import ensure_index  # noqa: E402
 from grader.model import model_from_artifact  # noqa: E402
 from grader.training import (  # noqa: E402
-    CONSISTENCY,
     NONE_CLASS,
     analyse_items,
     feature_matrix,
@@ -48,14 +48,21 @@ from grader.training import (  # noqa: E402
     train,
 )
 
-VARIANTS = {"shipped (consistency penalty)": CONSISTENCY, "no consistency penalty": 0.0}
+VARIANTS: dict[str, dict[str, float]] = {
+    "shipped": {},
+    "no consistency penalty": {"consistency": 0.0},
+    "e5 block at full weight": {"e5_weight": 1.0},
+}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--folds", type=int, default=5, help="number of grouped folds (default 5)")
     ap.add_argument("--shuffle", type=int, nargs="+", metavar="SEED", help="shuffled, label-stratified group folds, one run per seed")
+    ap.add_argument("--variants", nargs="+", choices=list(VARIANTS), metavar="NAME",
+                    help=f"variants to run (default all): {', '.join(repr(v) for v in VARIANTS)}")
     args = ap.parse_args()
+    variants = {name: VARIANTS[name] for name in (args.variants or VARIANTS)}
     from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 
     settings = Settings.from_env()
@@ -88,11 +95,11 @@ def main() -> None:
 
     print("| variant | folds | QWK | within one | accuracy | pairs graded the same | not-work → insufficient | work stories → insufficient |")
     print("|---|---|---|---|---|---|---|---|")
-    for (name, strength), (how, folds) in itertools.product(VARIANTS.items(), assignments.items()):
+    for (name, options), (how, folds) in itertools.product(variants.items(), assignments.items()):
         outcome: dict[int, int | str] = {}
         for fit_rows, held_out in folds:
             fit = analysed.subset(fit_rows)
-            model = model_from_artifact(train([items[k] for k in fit_rows], rubric, settings, analysed=fit, consistency=strength))
+            model = model_from_artifact(train([items[k] for k in fit_rows], rubric, settings, analysed=fit, **options))
             # held-out stories centred by the centres of the training folds only
             for k, x in zip(held_out, feature_matrix(analysed.subset(held_out), model.centres)):
                 p = model.predict(x)

@@ -22,7 +22,7 @@ from grader.model import (
 from grader.types import Rubric
 from grader.features import story_vector
 from grader.training import (
-    Analysed, data_hash, dump, feature_matrix, fit_binary, label_of, language_centres, read_items, same_content_pairs,
+    E5_WEIGHT, Analysed, data_hash, dump, feature_matrix, fit_binary, label_of, language_centres, read_items, same_content_pairs,
     sigmoid as _sigmoid, split_of, train, write_splits,
 )
 from grader.types import EvalItem
@@ -43,7 +43,7 @@ def synthetic(n_per_level: int = 12, seed: int = 1) -> tuple[list[EvalItem], np.
         for k in range(n_per_level):
             mine = [i for i in ids if f".L{lv}." in i][:2]
             x = rng.normal(0, 1, width)
-            x[lv] += 3.0
+            x[DIM + lv] += 3.0  # a behaviour signal column (the e5 block is weighted down in the detectors)
             items.append(EvalItem(id=f"s{lv}-{k}", text=f"story {lv} {k}", level=lv, indicators=mine))
             rows.append(x)
     for k in range(n_per_level):
@@ -267,6 +267,36 @@ def test_consistency_penalty_keeps_two_tellings_of_a_story_alike() -> None:
     assert gap(kept) < 0.7 * gap(plain)
     p = _sigmoid(kept.logits(X))[:, 0]
     assert np.mean((p > 0.5) == (Y[:, 0] == 1)) > 0.8
+
+
+def test_a_column_weight_below_one_holds_that_columns_coefficient_back() -> None:
+    """Two features that carry the label equally well: with weight 0.5 on feature 1 (as the
+    detectors weight the e5 block) the fit leans on feature 0, and the stored layer still gives
+    the logits of the fit (the weight is folded into its scale)."""
+    rng = np.random.default_rng(3)
+    y = np.arange(400) % 2
+    X = np.column_stack([rng.normal(1.5 * y, 1.0), rng.normal(1.5 * y, 1.0)])
+    Y = y[:, None]
+    plain, weighted = fit_binary(X, Y, 0.05), fit_binary(X, Y, 0.05, weights=np.array([1.0, 0.5]))
+    share = lambda layer: abs(layer.coef[0, 1] / layer.scale[1]) / abs(layer.coef[0, 0] / layer.scale[0])  # noqa: E731
+    assert 0.8 < share(plain) < 1.25
+    assert share(weighted) < 0.7 * share(plain)
+    np.testing.assert_allclose(weighted.scale[1] * 0.5, plain.scale[1])
+    z = ((X - weighted.mean) / weighted.scale) @ weighted.coef[0] + weighted.intercept[0]
+    np.testing.assert_allclose(weighted.logits(X)[:, 0], z)
+
+
+def test_the_e5_weight_applies_to_the_detectors_only() -> None:
+    """`train(e5_weight=...)` (bench/cv_level_model.py's comparison) changes the indicator
+    detectors, not the work detector, and the artifact records it."""
+    rubric = Rubric.model_validate(rubric_dict())
+    items, X = synthetic()
+    full = train(items, rubric, Settings.from_env(), X=X, e5_weight=1.0)
+    half = train(items, rubric, Settings.from_env(), X=X)
+    assert half["e5_weight"] == {"detect": E5_WEIGHT, "work": 1.0} and full["e5_weight"]["detect"] == 1.0
+    assert E5_WEIGHT < 1.0
+    assert half["detect"]["coef"] != full["detect"]["coef"]
+    assert half["work"] == full["work"]
 
 
 @pytest.mark.slow
