@@ -74,3 +74,22 @@ def test_hard_cases_pairs_and_injections_are_covered(items) -> None:  # type: ig
 def test_not_work_texts_are_unlabeled_and_expect_no_level(items) -> None:  # type: ignore[no-untyped-def]
     not_work = [it for it in items if "not-work" in it.tags]
     assert not_work and all(it.level is None and label_of(it) == "none" for it in not_work)
+
+
+def test_held_out_short_stories_are_complete_pairs_outside_the_splits(items) -> None:  # type: ignore[no-untyped-def]
+    """evals/candidates/h-short-stories.jsonl: labeled short stories kept out of training (README
+    "Labeled stories"); each is valid, a ko/en translation pair, with indicators of the rubric,
+    and none of their ids or texts is in the splits."""
+    held = read_items([EVALS / "candidates" / "h-short-stories.jsonl"])
+    assert len(held) >= 100
+    in_splits = {it.id for it in items} | {it.text for it in items}
+    assert not [it.id for it in held if it.id in in_splits or it.text in in_splits]
+    rubric = get_rubric(None, Settings.from_env())
+    ids = {i.id for i in rubric.indicators()} | {p.id for p in rubric.principles}  # as in the splits
+    pairs: dict[str, list[str]] = defaultdict(list)
+    for it in held:
+        assert it.level is not None and it.indicators and set(it.indicators) <= ids, it.id
+        assert "short" in it.tags and "translation" in it.tags and 80 <= len(it.text) <= 2500, it.id
+        pairs[str(it.pair)].append(str(it.lang))
+    assert all(sorted(langs) == ["en", "ko"] for langs in pairs.values())
+    assert set(Counter(it.level for it in held)) == set(range(6))
