@@ -67,7 +67,7 @@ def print_summary(report: dict[str, Any], out_dir: Path) -> None:
 
 
 def engine_text(info: Any) -> str:
-    """'local (level-model 4f6e2c5cb81b+f1a859)' from a run's engine info ('?' when the run does not say)."""
+    """'local (level-model <data hash>+<weights hash>)' from a run's engine info ('?' when the run does not say)."""
     if not isinstance(info, dict) or not info.get("name"):
         return "?"
     detail = ", ".join(str(info[k]) for k in ("model", "prompt_version") if info.get(k))
