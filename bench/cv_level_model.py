@@ -8,8 +8,8 @@ folds (language centres of the e5 block included) and predicts the fifth. Folds 
 paraphrases and injection variants are always held out together. `--shuffle 0 1 2` repeats
 it for other assignments of groups to folds (shuffled with those seeds, stratified by label) to
 show how much the figures move. Variants: the shipped settings, the same without the
-detectors' consistency penalty, and the same with the e5 block at full weight in the detectors
-(`--variants` picks some). Prints per variant (and fold assignment):
+detectors' consistency penalty, the same with the e5 block at full weight in the detectors,
+and the same without the phrasing detectors (`--variants` picks some). Prints per variant (and fold assignment):
 
 - QWK, within one, exact accuracy over the work stories that got a level;
 - pairs: translation/paraphrase groups of work stories whose members all got the same outcome
@@ -52,6 +52,7 @@ VARIANTS: dict[str, dict[str, float]] = {
     "shipped": {},
     "no consistency penalty": {"consistency": 0.0},
     "e5 block at full weight": {"e5_weight": 1.0},
+    "no phrasing detectors": {"ngrams": False},
 }
 
 
@@ -102,7 +103,7 @@ def main() -> None:
             model = model_from_artifact(train([items[k] for k in fit_rows], rubric, settings, analysed=fit, **options))
             # held-out stories centred by the centres of the training folds only
             for k, x in zip(held_out, feature_matrix(analysed.subset(held_out), model.centres)):
-                p = model.predict(x)
+                p = model.predict(x, analysed.texts[k])
                 outcome[k] = "insufficient" if p.level is None else p.level
         graded = [k for k in work if outcome[k] != "insufficient"]
         gold = [items[k].level for k in graded]

@@ -1,4 +1,4 @@
-"""The trained level model: three small linear layers on explainable features.
+"""The trained level model: four small linear layers on explainable features.
 
 1. indicator detectors: one logistic score per rubric indicator over the story features
    (`grader.features`): the probability that the story shows that indicator. Their e5 part is a
@@ -6,9 +6,12 @@
    sentences that push a detector up are its evidence.
 2. work detector: the probability that the text is a work story at all (else the Grade says
    insufficient evidence).
-3. level layer: a multinomial logistic regression from the indicator probabilities (and the
-   highest probability per level) to the levels 0..N; the level is the median of that
-   distribution (an ordinal choice: half the probability lies at or below it).
+3. phrasing detectors (`grader.ngrams`): TF-IDF over the story's character n-grams, one
+   logistic score per indicator and per level boundary ("above LV.k").
+4. level layer: a multinomial logistic regression from the indicator probabilities (and the
+   highest probability per level) and the phrasing detectors' probabilities to the levels
+   0..N; the level is the median of that distribution (an ordinal choice: half the probability
+   lies at or below it).
 
 Weights ship inside the package as JSON (never pickle): grader/models/<rubric id>.json.
 `grader train` reproduces them bit-for-bit from the train split in evals/ (fixed seed, rounded
@@ -28,11 +31,12 @@ from typing import Any
 import numpy as np
 
 from grader.features import feature_names
+from grader.ngrams import NgramLayer
 from grader.levels import level_of
 from grader.types import Rubric
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
-FORMAT = 3  # 3: the e5 block is centred per language (`centres`)
+FORMAT = 4  # 3: the e5 block is centred per language (`centres`); 4: phrasing detectors (`ngram`)
 DIGITS = 8  # weights are rounded to this many decimals in the artifact
 
 
@@ -99,13 +103,21 @@ class LevelModel:
     work_at: float
     version: str
     centres: dict[str, np.ndarray] = field(default_factory=dict)  # language -> mean training sentence vector
+    ngram: NgramLayer | None = None  # phrasing detectors (models of format 4 have them)
 
     @property
     def max_level(self) -> int:
         return self.level.coef.shape[0] - 1
 
-    def level_inputs(self, p: np.ndarray) -> np.ndarray:
-        return level_inputs(p, self.indicator_ids, self.max_level)
+    def level_inputs(self, p: np.ndarray, text: str | None = None) -> np.ndarray:
+        """The level layer's input: the indicator probabilities, the highest per level, and (with
+        phrasing detectors) their probabilities on the story's text."""
+        base = level_inputs(p, self.indicator_ids, self.max_level)
+        if self.ngram is None:
+            return base
+        if text is None:
+            raise ValueError("this level model also reads the story's text: pass it to predict()")
+        return np.concatenate([base, self.ngram.probabilities(text)])
 
     def indicator_probabilities(self, x: np.ndarray) -> np.ndarray:
         return sigmoid(self.detect.logits(x))
@@ -117,13 +129,15 @@ class LevelModel:
         w = self.detect.coef[:, :d] / self.detect.scale[:d]
         return np.asarray(vectors, dtype=np.float64) @ w.T if len(vectors) else np.zeros((0, len(self.indicator_ids)))
 
-    def predict(self, x: np.ndarray) -> Prediction:
+    def predict(self, x: np.ndarray, text: str | None = None) -> Prediction:
+        """x: the story's features (`grader.features.story_features`); text: its kept sentences
+        (`grader.ngrams.story_text`), which the phrasing detectors read."""
         p_ind = self.indicator_probabilities(x)
         probs = {i: round(float(v), 4) for i, v in zip(self.indicator_ids, p_ind)}
         p_work = float(sigmoid(self.work.logits(x))[0])
         if p_work < self.work_at:
             return Prediction(None, round(1.0 - p_work, 4), None, True, round(p_work, 4), probs)
-        z = self.level.logits(self.level_inputs(p_ind))
+        z = self.level.logits(self.level_inputs(p_ind, text))
         q = np.exp(z - z.max())
         q /= q.sum()
         level = min(int(np.searchsorted(np.cumsum(q), 0.5)), len(q) - 1)  # the median level
@@ -144,14 +158,20 @@ def model_from_artifact(data: dict[str, Any]) -> LevelModel:
     layers = {k: Layer.from_dict(data[k]) for k in ("detect", "work", "level")}
     centres = {lang: np.asarray(v, dtype=np.float64) for lang, v in sorted(data["centres"].items())}
     weights = hashlib.sha256(json.dumps(data["thresholds"], sort_keys=True).encode())
-    for a in [*(getattr(layer, f) for layer in layers.values() for f in ("mean", "scale", "coef", "intercept")), *centres.values()]:
+    ngram = NgramLayer.from_dict(data["ngram"]) if data.get("ngram") else None
+    for a in [
+        *(getattr(layer, f) for layer in layers.values() for f in ("mean", "scale", "coef", "intercept")),
+        *centres.values(), *(ngram.arrays() if ngram else []),
+    ]:
         weights.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+    if ngram:
+        weights.update("\n".join([*ngram.outputs, *ngram.vocabulary]).encode("utf-8"))
     return LevelModel(
         rubric_id=data["rubric_id"], fingerprint=data["rubric_fingerprint"], indicator_ids=tuple(data["indicator_ids"]),
         features=tuple(data["features"]), embedding_dim=int(data["embedding_dim"]), **layers,
         met_at=float(data["thresholds"]["met"]), partial_at=float(data["thresholds"]["partial"]),
         work_at=float(data["thresholds"]["work"]), version=f"level-model {data['data_hash'][:12]}+{weights.hexdigest()[:6]}",
-        centres=centres,
+        centres=centres, ngram=ngram,
     )
 
 
@@ -174,6 +194,7 @@ def usable_model(rubric: Rubric, dim: int) -> LevelModel | None:
 def artifact(
     rubric: Rubric, features: list[str], dim: int, detect: Layer, work: Layer, level: Layer,
     thresholds: dict[str, float], meta: dict[str, Any], centres: Mapping[str, np.ndarray],
+    ngram: NgramLayer | None = None,
 ) -> dict[str, Any]:
     return {
         "format": FORMAT, "rubric_id": rubric.id, "rubric_version": rubric.version,
@@ -181,4 +202,5 @@ def artifact(
         "features": features, "embedding_dim": dim, "thresholds": thresholds, **meta,
         "centres": {lang: np.round(np.asarray(v, dtype=np.float64), DIGITS).tolist() for lang, v in sorted(centres.items())},
         "detect": detect.to_dict(), "work": work.to_dict(), "level": level.to_dict(),
+        **({"ngram": ngram.to_dict()} if ngram is not None else {}),
     }

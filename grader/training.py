@@ -24,6 +24,7 @@ from grader.errors import BadInputError
 from grader.eval_results import SAME_CONTENT_TAGS
 from grader.features import LANGUAGES, Centres, feature_names, features_of, signal_names, signals, story_vector
 from grader.model import DIGITS, Layer, artifact, level_inputs, sigmoid
+from grader.ngrams import NGRAM_C, crossfit_ngrams, fit_ngrams, ngram_targets, output_names, story_text
 from grader.types import EvalItem, Rubric
 
 SEED = 20231613
@@ -108,16 +109,19 @@ def data_hash(items: Sequence[EvalItem]) -> str:
 @dataclass(frozen=True)
 class Analysed:
     """What the model's features need of each story: its sentence vectors and their languages
-    (the e5 block is centred per language by centres computed from the training stories) and
-    its behaviour signals (grader.features.signals)."""
+    (the e5 block is centred per language by centres computed from the training stories), its
+    behaviour signals (grader.features.signals) and the text the phrasing detectors read
+    (grader.ngrams.story_text; None: no phrasing detectors)."""
 
     vectors: list[np.ndarray]
     langs: list[list[str]]
     signals: np.ndarray  # (n_items, n_signals)
     dim: int
+    texts: list[str] | None = None
 
     def subset(self, rows: Sequence[int]) -> "Analysed":
-        return Analysed([self.vectors[k] for k in rows], [self.langs[k] for k in rows], self.signals[list(rows)], self.dim)
+        texts = None if self.texts is None else [self.texts[k] for k in rows]
+        return Analysed([self.vectors[k] for k in rows], [self.langs[k] for k in rows], self.signals[list(rows)], self.dim, texts)
 
 
 def analyse_items(
@@ -125,16 +129,17 @@ def analyse_items(
 ) -> Analysed:
     """Run the offline engine's analysis over each story (the slow part: one e5 pass each)."""
     engine = LocalEngine(settings)
-    vectors, langs, rows = [], [], []
+    vectors, langs, rows, texts = [], [], [], []
     for k, it in enumerate(items):
         a = engine.analyse(it.text, rubric)
         vectors.append(np.asarray(a.vectors, dtype=np.float32))
         langs.append(list(a.langs))
+        texts.append(story_text(a.sentences))
         rows.append(signals(rubric, a, engine.judge(it.text, a)))
         if progress:
             progress(k + 1, len(items))
     dim = len(a.story_vector) if items else 0
-    return Analysed(vectors, langs, np.asarray(rows, dtype=np.float64).reshape(len(items), -1), dim)
+    return Analysed(vectors, langs, np.asarray(rows, dtype=np.float64).reshape(len(items), -1), dim, texts)
 
 
 PROBE_TEXTS = ("고객 인터뷰에서 근본 원인을 찾았습니다.", "We shipped the fix and tickets halved.")
@@ -293,13 +298,15 @@ def train(
     items: Sequence[EvalItem], rubric: Rubric, settings: Settings, *, seed: int = SEED,
     progress: Callable[[int, int], None] | None = None, X: np.ndarray | None = None,
     analysed: Analysed | None = None, consistency: float = CONSISTENCY, e5_weight: float = E5_WEIGHT,
+    texts: Sequence[str] | None = None, ngrams: bool = True,
 ) -> dict[str, Any]:
-    """Fit the three layers of the level model on labeled items; returns the JSON artifact.
+    """Fit the four layers of the level model on labeled items; returns the JSON artifact.
     `analysed`: the labeled items already analysed (analyse_items), else they are analysed here;
     the language centres are computed from them. `X`: ready features instead (no centring: for
     tests on made-up features). `consistency`: the detectors' pair penalty (0 turns it off;
     bench/cv_level_model.py compares both). `e5_weight`: the detectors' weight of the e5 block
-    (1 gives it the same penalty as the behaviour signals)."""
+    (1 gives it the same penalty as the behaviour signals). The phrasing detectors read the
+    analysed texts (or `texts`, with `X`); `ngrams=False` or no texts leaves them out."""
     labeled = [it for it in items if label_of(it) is not None]
     centres: dict[str, np.ndarray] = {}
     probe = None
@@ -310,6 +317,9 @@ def train(
             raise ValueError(f"{len(analysed.vectors)} analysed stories for {len(labeled)} labeled items")
         centres = language_centres(analysed)
         X = feature_matrix(analysed, centres)
+        texts = analysed.texts
+    if texts is not None and len(texts) != len(labeled):
+        raise ValueError(f"{len(texts)} texts for {len(labeled)} labeled items")
     dim = X.shape[1] - len(signal_names(rubric))
     ids = [i.id for i in rubric.indicators()]
     Y = indicator_targets(labeled, rubric)
@@ -322,16 +332,22 @@ def train(
     P = crossfit_probabilities(X, Y, groups, DETECT_C, seed, pairs, consistency, weights)
     rows = [k for k, it in enumerate(labeled) if label_of(it) != NONE_CLASS]
     L = np.vstack([level_inputs(P[k], ids, rubric.max_level) for k in rows])
+    ngram = None
+    if ngrams and texts is not None:
+        names = output_names(ids, rubric.max_level)
+        Yn = ngram_targets(Y, [it.level for it in labeled], rubric.max_level)
+        ngram = fit_ngrams(texts, Yn, names)
+        L = np.hstack([L, crossfit_ngrams(texts, Yn, groups, names, FOLDS)[rows]])
     level = fit_multinomial(L, [int(label_of(labeled[k]) or 0) for k in rows], rubric.max_level + 1, LEVEL_C, seed)
     meta = {
-        "model": "logistic regressions (scikit-learn): indicator detectors, work detector, level layer",
-        "C": {"detect": DETECT_C, "work": WORK_C, "level": LEVEL_C}, "seed": seed, "folds": FOLDS,
+        "model": "logistic regressions (scikit-learn): indicator detectors, work detector, phrasing detectors, level layer",
+        "C": {"detect": DETECT_C, "work": WORK_C, "level": LEVEL_C, "ngram": NGRAM_C}, "seed": seed, "folds": FOLDS,
         "consistency": {"strength": consistency, "shrink": CONSISTENCY_SHRINK, "pairs": len(pairs)},
         "e5_weight": {"detect": e5_weight, "work": 1.0},
         "class_weight": "balanced", "n_train": len(labeled), "data_hash": data_hash(labeled), "trained_by": "grader train",
         "embedding_probe": probe,
     }
-    return artifact(rubric, feature_names(rubric, dim), dim, detect, work, level, dict(THRESHOLDS), meta, centres)
+    return artifact(rubric, feature_names(rubric, dim), dim, detect, work, level, dict(THRESHOLDS), meta, centres, ngram)
 
 
 def dump(art: dict[str, Any]) -> str:

@@ -17,7 +17,7 @@ from grader.errors import BadInputError
 from grader.features import signal_names
 from grader.grading import get_rubric, grade
 from grader.model import (
-    MODELS_DIR, Layer, LevelModel, load_model, model_for, model_from_artifact, rubric_fingerprint, sigmoid, usable_model,
+    FORMAT, MODELS_DIR, Layer, LevelModel, load_model, model_for, model_from_artifact, rubric_fingerprint, sigmoid, usable_model,
 )
 from grader.types import Rubric
 from grader.features import story_vector
@@ -61,7 +61,7 @@ def test_training_is_deterministic_and_json_only(tmp_path: Path) -> None:
     b = dump(train(list(items), rubric, Settings.from_env(), X=X.copy()))
     assert a == b, "same data must give the same bytes"
     art = json.loads(a)
-    assert art["format"] == 3 and art["n_train"] == len(items) and len(art["data_hash"]) == 64
+    assert art["format"] == FORMAT and art["n_train"] == len(items) and len(art["data_hash"]) == 64
     assert art["rubric_fingerprint"] == rubric_fingerprint(rubric)
     path = tmp_path / "m.json"
     path.write_text(a, encoding="utf-8")

@@ -21,6 +21,7 @@ from grader.engines.base import Engine
 from grader.errors import IndexError_
 from grader.evidence import Sentence, detect_language, split_sentences
 from grader.features import centred, story_features
+from grader.ngrams import story_text
 from grader.feedback import warning, write_feedback
 from grader.index import Index, ensure_index
 from grader.levels import combine_confidence, level_of, mixed_signals, rule_level
@@ -253,7 +254,7 @@ class LocalEngine(Engine):
         model = usable_model(rubric, len(a.story_vector))
         prediction = None
         if model is not None:
-            prediction = model.predict(story_features(rubric, a, judgments, model.centres))
+            prediction = model.predict(story_features(rubric, a, judgments, model.centres), story_text(a.sentences))
             judgments = self.judge_with_model(story, a, judgments, model, prediction)
         statuses = {j.id: j.status for j in judgments}
         rule = rule_level(statuses, rubric.max_level)

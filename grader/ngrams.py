@@ -1,0 +1,168 @@
+"""Phrasing detectors: the level model's fourth layer, over the story's own words.
+
+The e5 detectors read a story through one 384-number summary per sentence, which tells the
+topic well and the turn of a sentence poorly ("I gave up my commission for the customer" and
+"I only cared about my commission" sit close together). These detectors read character n-grams
+instead: TF-IDF over 2–4-character pieces within words (scikit-learn's `char_wb`, which needs
+no word splitter for Korean), and one logistic score per rubric indicator plus one per level
+boundary ("above LV.k"). Their probabilities are extra inputs of the level layer; the
+indicators' statuses and evidence still come from the e5 detectors and the cues.
+
+Only the sentences the grade is made of are read: sentences addressed to the grader (prompt
+injection) and repeated sentences are dropped before, as everywhere else.
+
+Shipped inside the model JSON (vocabulary, idf, weights), never pickled; `grader train` refits
+it deterministically (lbfgs, fixed folds, rounded weights). Grading applies the stored layer
+with numpy alone (`char_wb_ngrams` and `NgramLayer.logits`): importing scikit-learn's text module
+takes one to three seconds, which every `grader grade` would otherwise pay; tests check that the
+scores equal scikit-learn's vectoriser on the same vocabulary.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+# vectoriser settings and inverse regularisation, chosen by cross-validation over train+dev
+# (README "Trained level model")
+ANALYZER = "char_wb"
+NGRAM_RANGE = (2, 4)
+MIN_DF = 2
+MAX_FEATURES = 20000
+NGRAM_C = 1.0
+DIGITS = 8
+
+
+def char_wb_ngrams(text: str, lo: int = NGRAM_RANGE[0], hi: int = NGRAM_RANGE[1]) -> Iterator[str]:
+    """The n-grams scikit-learn's `char_wb` analyser counts (lowercased text): within each
+    whitespace-separated word padded with one space on each side, every piece of lo..hi
+    characters; a padded word shorter than n gives itself once."""
+    for word in text.lower().split():
+        w = f" {word} "
+        for n in range(lo, hi + 1):
+            if len(w) <= n:
+                yield w
+                break
+            for start in range(len(w) - n + 1):
+                yield w[start : start + n]
+
+
+def story_text(sentences: Sequence[Any]) -> str:
+    """What the phrasing detectors read: the kept sentences, joined by spaces."""
+    return " ".join(s.text for s in sentences)
+
+
+def output_names(indicator_ids: Sequence[str], max_level: int) -> list[str]:
+    return [*indicator_ids, *(f"above_L{k}" for k in range(max_level))]
+
+
+def ngram_targets(indicator_targets: np.ndarray, levels: Sequence[int | None], max_level: int) -> np.ndarray:
+    """(n, n_indicators + max_level) 0/1: the indicators the gold label names, then
+    level > k for k = 0..max_level-1 (all 0 for a text without a level, e.g. not work)."""
+    above = np.asarray([[lv is not None and lv > k for k in range(max_level)] for lv in levels], dtype=np.int64)
+    return np.hstack([np.asarray(indicator_targets, dtype=np.int64), above.reshape(len(levels), max_level)])
+
+
+def _vectoriser(vocabulary: Sequence[str] | None = None) -> Any:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    if vocabulary is None:
+        return TfidfVectorizer(analyzer=ANALYZER, ngram_range=NGRAM_RANGE, min_df=MIN_DF, max_features=MAX_FEATURES, sublinear_tf=True)
+    return TfidfVectorizer(analyzer=ANALYZER, ngram_range=NGRAM_RANGE, sublinear_tf=True, vocabulary=list(vocabulary))
+
+
+@dataclass(frozen=True)
+class NgramLayer:
+    """probabilities = sigmoid(tfidf(text) @ coef.T + intercept), one per output name."""
+
+    outputs: tuple[str, ...]
+    vocabulary: tuple[str, ...]
+    idf: np.ndarray
+    coef: np.ndarray  # (n_outputs, n_vocabulary)
+    intercept: np.ndarray
+    _index: dict[str, int] = field(default_factory=dict, compare=False, repr=False)  # n-gram -> column, built once
+
+    def tfidf(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(columns, values) of the text's TF-IDF row: (1 + log count) × idf, L2-normalised."""
+        if not self._index:
+            self._index.update((g, k) for k, g in enumerate(self.vocabulary))
+        counts = Counter(self._index[g] for g in char_wb_ngrams(text) if g in self._index)
+        cols = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+        vals = np.fromiter((1.0 + math.log(c) for c in counts.values()), dtype=np.float64, count=len(counts)) * self.idf[cols]
+        norm = float(np.sqrt(vals @ vals))
+        return cols, (vals / norm if norm > 0 else vals)
+
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.empty((len(texts), len(self.outputs)))
+        for r, text in enumerate(texts):
+            cols, vals = self.tfidf(text)
+            out[r] = self.coef[:, cols] @ vals + self.intercept
+        return out
+
+    def probabilities(self, text: str) -> np.ndarray:
+        from grader.model import sigmoid
+
+        return sigmoid(self.logits([text])[0])
+
+    def to_dict(self) -> dict[str, Any]:
+        r = lambda a: np.round(np.asarray(a, dtype=np.float64), DIGITS).tolist()  # noqa: E731
+        return {
+            "analyzer": ANALYZER, "ngram_range": list(NGRAM_RANGE), "sublinear_tf": True, "lowercase": True,
+            "outputs": list(self.outputs), "vocabulary": list(self.vocabulary),
+            "idf": r(self.idf), "coef": r(self.coef), "intercept": r(self.intercept),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "NgramLayer":
+        if d.get("analyzer") != ANALYZER or tuple(d.get("ngram_range", ())) != NGRAM_RANGE or d.get("sublinear_tf") is not True:
+            raise ValueError("the model's phrasing detectors were fitted with other vectoriser settings: run `grader train`")
+        return cls(
+            tuple(d["outputs"]), tuple(d["vocabulary"]), np.asarray(d["idf"], dtype=np.float64),
+            np.asarray(d["coef"], dtype=np.float64).reshape(len(d["outputs"]), len(d["vocabulary"])),
+            np.asarray(d["intercept"], dtype=np.float64),
+        )
+
+    def arrays(self) -> list[np.ndarray]:
+        return [self.idf, self.coef, self.intercept]
+
+
+def fit_ngrams(texts: Sequence[str], Y: np.ndarray, outputs: Sequence[str], c: float = NGRAM_C) -> NgramLayer:
+    """Fit the vectoriser and one logistic score per column of Y (an output with fewer than two
+    positives or negatives never fires). Weights are rounded, so a refit gives the same bytes."""
+    from sklearn.linear_model import LogisticRegression
+
+    vec = _vectoriser()
+    A = vec.fit_transform(list(texts))
+    vocabulary = tuple(str(t) for t in vec.get_feature_names_out())  # column order of A
+    coef = np.zeros((Y.shape[1], A.shape[1]))
+    intercept = np.full(Y.shape[1], -10.0)
+    for k in range(Y.shape[1]):
+        y = Y[:, k].astype(int)
+        if min(y.sum(), len(y) - y.sum()) >= 2:
+            clf = LogisticRegression(C=c, class_weight="balanced", max_iter=5000).fit(A, y)
+            coef[k], intercept[k] = clf.coef_[0], clf.intercept_[0]
+    return NgramLayer(
+        tuple(outputs), vocabulary, np.round(vec.idf_, DIGITS), np.round(coef, DIGITS), np.round(intercept, DIGITS)
+    )
+
+
+def crossfit_ngrams(
+    texts: Sequence[str], Y: np.ndarray, groups: Sequence[str], outputs: Sequence[str], folds: int, c: float = NGRAM_C
+) -> np.ndarray:
+    """Out-of-fold probabilities (folds by pair group, vectoriser refitted in each), so the level
+    layer learns from scores like the ones it will see on new stories."""
+    from sklearn.model_selection import GroupKFold
+
+    from grader.model import sigmoid
+
+    texts = list(texts)
+    P = np.zeros(Y.shape)
+    for fit_rows, held_out in GroupKFold(n_splits=folds).split(texts, groups=list(groups)):
+        layer = fit_ngrams([texts[k] for k in fit_rows], Y[fit_rows], outputs, c)
+        P[held_out] = sigmoid(layer.logits([texts[k] for k in held_out]))
+    return P
