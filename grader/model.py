@@ -117,7 +117,7 @@ class LevelModel:
             return base
         if text is None:
             raise ValueError("this level model also reads the story's text: pass it to predict()")
-        return np.concatenate([base, self.ngram.probabilities(text)])
+        return np.concatenate([base, sigmoid(self.ngram.logits([text])[0])])
 
     def indicator_probabilities(self, x: np.ndarray) -> np.ndarray:
         return sigmoid(self.detect.logits(x))

@@ -12,7 +12,8 @@ Only the sentences the grade is made of are read: sentences addressed to the gra
 injection) and repeated sentences are dropped before, as everywhere else.
 
 Shipped inside the model JSON (vocabulary, idf, weights), never pickled; `grader train` refits
-it deterministically (lbfgs, fixed folds, rounded weights). Grading applies the stored layer
+it deterministically (`grader.training.fit_ngrams`: lbfgs, fixed folds, rounded weights).
+Grading applies the stored layer
 with numpy alone (`char_wb_ngrams` and `NgramLayer.logits`): importing scikit-learn's text module
 takes one to three seconds, which every `grader grade` would otherwise pay; tests check that the
 scores equal scikit-learn's vectoriser on the same vocabulary.
@@ -35,7 +36,6 @@ NGRAM_RANGE = (2, 4)
 MIN_DF = 2
 MAX_FEATURES = 20000
 NGRAM_C = 1.0
-DIGITS = 8
 
 
 def char_wb_ngrams(text: str, lo: int = NGRAM_RANGE[0], hi: int = NGRAM_RANGE[1]) -> Iterator[str]:
@@ -68,14 +68,6 @@ def ngram_targets(indicator_targets: np.ndarray, levels: Sequence[int | None], m
     return np.hstack([np.asarray(indicator_targets, dtype=np.int64), above.reshape(len(levels), max_level)])
 
 
-def _vectoriser(vocabulary: Sequence[str] | None = None) -> Any:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    if vocabulary is None:
-        return TfidfVectorizer(analyzer=ANALYZER, ngram_range=NGRAM_RANGE, min_df=MIN_DF, max_features=MAX_FEATURES, sublinear_tf=True)
-    return TfidfVectorizer(analyzer=ANALYZER, ngram_range=NGRAM_RANGE, sublinear_tf=True, vocabulary=list(vocabulary))
-
-
 @dataclass(frozen=True)
 class NgramLayer:
     """probabilities = sigmoid(tfidf(text) @ coef.T + intercept), one per output name."""
@@ -104,17 +96,12 @@ class NgramLayer:
             out[r] = self.coef[:, cols] @ vals + self.intercept
         return out
 
-    def probabilities(self, text: str) -> np.ndarray:
-        from grader.model import sigmoid
-
-        return sigmoid(self.logits([text])[0])
-
     def to_dict(self) -> dict[str, Any]:
-        r = lambda a: np.round(np.asarray(a, dtype=np.float64), DIGITS).tolist()  # noqa: E731
+        """The arrays as fitted (`grader.training.fit_ngrams` rounds them)."""
         return {
             "analyzer": ANALYZER, "ngram_range": list(NGRAM_RANGE), "sublinear_tf": True, "lowercase": True,
             "outputs": list(self.outputs), "vocabulary": list(self.vocabulary),
-            "idf": r(self.idf), "coef": r(self.coef), "intercept": r(self.intercept),
+            "idf": self.idf.tolist(), "coef": self.coef.tolist(), "intercept": self.intercept.tolist(),
         }
 
     @classmethod
@@ -129,40 +116,3 @@ class NgramLayer:
 
     def arrays(self) -> list[np.ndarray]:
         return [self.idf, self.coef, self.intercept]
-
-
-def fit_ngrams(texts: Sequence[str], Y: np.ndarray, outputs: Sequence[str], c: float = NGRAM_C) -> NgramLayer:
-    """Fit the vectoriser and one logistic score per column of Y (an output with fewer than two
-    positives or negatives never fires). Weights are rounded, so a refit gives the same bytes."""
-    from sklearn.linear_model import LogisticRegression
-
-    vec = _vectoriser()
-    A = vec.fit_transform(list(texts))
-    vocabulary = tuple(str(t) for t in vec.get_feature_names_out())  # column order of A
-    coef = np.zeros((Y.shape[1], A.shape[1]))
-    intercept = np.full(Y.shape[1], -10.0)
-    for k in range(Y.shape[1]):
-        y = Y[:, k].astype(int)
-        if min(y.sum(), len(y) - y.sum()) >= 2:
-            clf = LogisticRegression(C=c, class_weight="balanced", max_iter=5000).fit(A, y)
-            coef[k], intercept[k] = clf.coef_[0], clf.intercept_[0]
-    return NgramLayer(
-        tuple(outputs), vocabulary, np.round(vec.idf_, DIGITS), np.round(coef, DIGITS), np.round(intercept, DIGITS)
-    )
-
-
-def crossfit_ngrams(
-    texts: Sequence[str], Y: np.ndarray, groups: Sequence[str], outputs: Sequence[str], folds: int, c: float = NGRAM_C
-) -> np.ndarray:
-    """Out-of-fold probabilities (folds by pair group, vectoriser refitted in each), so the level
-    layer learns from scores like the ones it will see on new stories."""
-    from sklearn.model_selection import GroupKFold
-
-    from grader.model import sigmoid
-
-    texts = list(texts)
-    P = np.zeros(Y.shape)
-    for fit_rows, held_out in GroupKFold(n_splits=folds).split(texts, groups=list(groups)):
-        layer = fit_ngrams([texts[k] for k in fit_rows], Y[fit_rows], outputs, c)
-        P[held_out] = sigmoid(layer.logits([texts[k] for k in held_out]))
-    return P

@@ -24,7 +24,9 @@ from grader.errors import BadInputError
 from grader.eval_results import SAME_CONTENT_TAGS
 from grader.features import LANGUAGES, Centres, feature_names, features_of, signal_names, signals, story_vector
 from grader.model import DIGITS, Layer, artifact, level_inputs, sigmoid
-from grader.ngrams import NGRAM_C, crossfit_ngrams, fit_ngrams, ngram_targets, output_names, story_text
+from grader.ngrams import (
+    ANALYZER, MAX_FEATURES, MIN_DF, NGRAM_C, NGRAM_RANGE, NgramLayer, ngram_targets, output_names, story_text,
+)
 from grader.types import EvalItem, Rubric
 
 SEED = 20231613
@@ -247,15 +249,26 @@ def fit_binary(
         scale = scale / np.asarray(weights, dtype=np.float64)
     Z = (X - mean) / scale
     T = consistency_transform(Z, pairs, consistency)
-    ZT = Z if T is None else np.round(Z @ T, DIGITS)
-    coef = np.zeros((Y.shape[1], X.shape[1]))
+    if T is None:
+        coef, intercept = _fit_columns(Z, Y, c, seed)
+    else:  # weights on Z @ T mapped back to weights on Z
+        coef, intercept = _fit_columns(np.round(Z @ T, DIGITS), Y, c, seed, lambda w: T @ w)
+    return Layer(mean, scale, coef, intercept)
+
+
+def _fit_columns(
+    Z: Any, Y: np.ndarray, c: float, seed: int, to_coef: Callable[[np.ndarray], np.ndarray] = lambda w: w
+) -> tuple[np.ndarray, np.ndarray]:
+    """(coef, intercept): one balanced logistic regression per column of Y over the rows Z (dense
+    or sparse); a column with fewer than two positives or negatives gets a score that never fires."""
+    coef = np.zeros((Y.shape[1], Z.shape[1]))
     intercept = np.full(Y.shape[1], -10.0)
     for k in range(Y.shape[1]):
         y = Y[:, k].astype(int)
         if min(y.sum(), len(y) - y.sum()) >= 2:
-            clf = _logistic(ZT, y, c, seed)
-            coef[k], intercept[k] = clf.coef_[0] if T is None else T @ clf.coef_[0], clf.intercept_[0]
-    return Layer(mean, scale, coef, intercept)
+            clf = _logistic(Z, y, c, seed)
+            coef[k], intercept[k] = to_coef(clf.coef_[0]), clf.intercept_[0]
+    return coef, intercept
 
 
 def fit_multinomial(X: np.ndarray, y: Sequence[int], n_classes: int, c: float, seed: int = SEED) -> Layer:
@@ -273,15 +286,52 @@ def crossfit_probabilities(
 ) -> np.ndarray:
     """Out-of-fold detector probabilities (folds by pair group), so the level layer learns from
     probabilities like the ones it will see on new stories, not from memorised ones."""
-    from sklearn.model_selection import GroupKFold
-
-    P = np.zeros(Y.shape)
-    for fit_rows, held_out in GroupKFold(n_splits=FOLDS).split(X, groups=list(groups)):
+    def scores(fit_rows: np.ndarray, held_out: np.ndarray) -> np.ndarray:
         where = {int(r): k for k, r in enumerate(fit_rows)}
         inside = [(where[i], where[j]) for i, j in pairs if i in where and j in where]
-        layer = fit_binary(X[fit_rows], Y[fit_rows], c, seed, inside, consistency, weights)
-        P[held_out] = sigmoid(layer.logits(X[held_out]))
+        return fit_binary(X[fit_rows], Y[fit_rows], c, seed, inside, consistency, weights).logits(X[held_out])
+
+    return _out_of_fold(Y.shape, groups, scores)
+
+
+def _out_of_fold(
+    shape: tuple[int, ...], groups: Sequence[str], logits: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """Probabilities of each row from a fit on the folds without it (FOLDS folds grouped by pair):
+    `logits(fit_rows, held_out)` fits on the first rows and scores the second."""
+    from sklearn.model_selection import GroupKFold
+
+    P = np.zeros(shape)
+    for fit_rows, held_out in GroupKFold(n_splits=FOLDS).split(np.zeros(shape[0]), groups=list(groups)):
+        P[held_out] = sigmoid(logits(fit_rows, held_out))
     return P
+
+
+def fit_ngrams(texts: Sequence[str], Y: np.ndarray, outputs: Sequence[str], c: float = NGRAM_C, seed: int = SEED) -> NgramLayer:
+    """The phrasing detectors (grader.ngrams): fit the TF-IDF vocabulary on the texts and one
+    logistic score per column of Y. Idf and weights are rounded, so a refit gives the same bytes."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vec = TfidfVectorizer(analyzer=ANALYZER, ngram_range=NGRAM_RANGE, min_df=MIN_DF, max_features=MAX_FEATURES, sublinear_tf=True)
+    A = vec.fit_transform(list(texts))
+    coef, intercept = _fit_columns(A, Y, c, seed)
+    vocabulary = tuple(str(t) for t in vec.get_feature_names_out())  # column order of A
+    r = lambda a: np.round(a, DIGITS)  # noqa: E731
+    return NgramLayer(tuple(outputs), vocabulary, r(vec.idf_), r(coef), r(intercept))
+
+
+def crossfit_ngrams(
+    texts: Sequence[str], Y: np.ndarray, groups: Sequence[str], outputs: Sequence[str], c: float = NGRAM_C, seed: int = SEED
+) -> np.ndarray:
+    """Out-of-fold phrasing-detector probabilities (vocabulary refitted in each fold), so the
+    level layer learns from scores like the ones it will see on new stories."""
+    texts = list(texts)
+
+    def scores(fit_rows: np.ndarray, held_out: np.ndarray) -> np.ndarray:
+        layer = fit_ngrams([texts[k] for k in fit_rows], Y[fit_rows], outputs, c, seed)
+        return layer.logits([texts[k] for k in held_out])
+
+    return _out_of_fold(Y.shape, groups, scores)
 
 
 def indicator_targets(items: Sequence[EvalItem], rubric: Rubric) -> np.ndarray:
@@ -336,8 +386,8 @@ def train(
     if ngrams and texts is not None:
         names = output_names(ids, rubric.max_level)
         Yn = ngram_targets(Y, [it.level for it in labeled], rubric.max_level)
-        ngram = fit_ngrams(texts, Yn, names)
-        L = np.hstack([L, crossfit_ngrams(texts, Yn, groups, names, FOLDS)[rows]])
+        ngram = fit_ngrams(texts, Yn, names, seed=seed)
+        L = np.hstack([L, crossfit_ngrams(texts, Yn, groups, names, seed=seed)[rows]])
     level = fit_multinomial(L, [int(label_of(labeled[k]) or 0) for k in rows], rubric.max_level + 1, LEVEL_C, seed)
     meta = {
         "model": "logistic regressions (scikit-learn): indicator detectors, work detector, phrasing detectors, level layer",

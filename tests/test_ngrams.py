@@ -14,9 +14,9 @@ import pytest
 from grader.config import Settings
 from grader.engines.local import LocalEngine
 from grader.grading import get_rubric
-from grader.model import model_from_artifact
-from grader.ngrams import NGRAM_RANGE, NgramLayer, crossfit_ngrams, fit_ngrams, ngram_targets, output_names, story_text
-from grader.training import dump, train
+from grader.model import model_from_artifact, sigmoid
+from grader.ngrams import ANALYZER, NGRAM_RANGE, NgramLayer, char_wb_ngrams, ngram_targets, output_names, story_text
+from grader.training import crossfit_ngrams, dump, fit_ngrams, train
 from grader.types import Rubric
 from tests.rubric_factory import rubric_dict
 from tests.test_model import synthetic
@@ -53,10 +53,10 @@ def test_the_layer_read_back_from_json_gives_the_fitted_scores() -> None:
     assert np.array_equal(again.logits(new), layer.logits(new))
     assert all(len(g) in range(NGRAM_RANGE[0], NGRAM_RANGE[1] + 1) for g in layer.vocabulary)
     # it learned the level words: "above LV.3" is likelier for the LV.4 word than for the LV.0 one
-    p_hi, p_lo = layer.probabilities("I waived it for them"), layer.probabilities("I ignored it for them")
+    p_hi, p_lo = sigmoid(layer.logits(["I waived it for them", "I ignored it for them"]))
     above3 = layer.outputs.index("above_L3")
     assert p_hi[above3] > 0.5 > p_lo[above3]
-    assert again.probabilities("")[above3] < 0.5, "an empty text is no evidence of a high level"
+    assert sigmoid(again.logits([""]))[0, above3] < 0.5, "an empty text is no evidence of a high level"
 
 
 def test_other_vectoriser_settings_are_refused() -> None:
@@ -72,7 +72,7 @@ def test_crossfit_scores_come_from_folds_without_the_story() -> None:
     texts = texts_for(items)
     Y = ngram_targets(np.zeros((len(items), 1), dtype=int), [it.level for it in items], 5)
     groups = [it.id for it in items]
-    P = crossfit_ngrams(texts, Y, groups, output_names(["x"], 5), 5)
+    P = crossfit_ngrams(texts, Y, groups, output_names(["x"], 5))
     full = fit_ngrams(texts, Y, output_names(["x"], 5))
     assert P.shape == Y.shape and not np.allclose(P, 1 / (1 + np.exp(-full.logits(texts))))
 
@@ -114,12 +114,12 @@ def test_only_the_kept_sentences_are_read(grader_settings: Settings) -> None:
 
 def test_grading_scores_equal_scikit_learns_vectoriser() -> None:
     """Grading applies the layer with numpy alone; the n-grams and scores are scikit-learn's."""
-    from grader.ngrams import _vectoriser, char_wb_ngrams
+    from sklearn.feature_extraction.text import TfidfVectorizer
 
     items, _ = synthetic()
     layer = fit_ngrams(texts_for(items), ngram_targets(np.zeros((len(items), 1), dtype=int), [it.level for it in items], 5),
                        output_names(["x"], 5))
-    ref = _vectoriser(layer.vocabulary)
+    ref = TfidfVectorizer(analyzer=ANALYZER, ngram_range=NGRAM_RANGE, sublinear_tf=True, vocabulary=list(layer.vocabulary))
     ref.idf_ = layer.idf
     texts = [*texts_for(items), "", "   ", "a", "É café NAÏVE Waived", "🙂🙂 x\u00a0y\tz\n\nw", "고객을  위해\n면제했다!", "<b>x</b> &amp;"]
     analyse = ref.build_analyzer()
