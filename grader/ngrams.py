@@ -13,10 +13,10 @@ injection) and repeated sentences are dropped before, as everywhere else.
 
 Shipped inside the model JSON (vocabulary, idf, weights), never pickled; `grader train` refits
 it deterministically (`grader.training.fit_ngrams`: lbfgs, fixed folds, rounded weights).
-Grading applies the stored layer
-with numpy alone (`char_wb_ngrams` and `NgramLayer.logits`): importing scikit-learn's text module
-takes one to three seconds, which every `grader grade` would otherwise pay; tests check that the
-scores equal scikit-learn's vectoriser on the same vocabulary.
+Grading applies the stored layer with numpy alone (`char_wb_ngrams` and `NgramLayer.logits`):
+importing scikit-learn's text module takes one to three seconds, which every `grader grade`
+would otherwise pay; tests check that the scores equal scikit-learn's vectoriser on the same
+vocabulary.
 """
 
 from __future__ import annotations
@@ -106,7 +106,8 @@ class NgramLayer:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "NgramLayer":
-        if d.get("analyzer") != ANALYZER or tuple(d.get("ngram_range", ())) != NGRAM_RANGE or d.get("sublinear_tf") is not True:
+        settings = (d.get("analyzer"), tuple(d.get("ngram_range", ())), d.get("sublinear_tf"), d.get("lowercase"))
+        if settings != (ANALYZER, NGRAM_RANGE, True, True):  # what char_wb_ngrams and tfidf compute
             raise ValueError("the model's phrasing detectors were fitted with other vectoriser settings: run `grader train`")
         return cls(
             tuple(d["outputs"]), tuple(d["vocabulary"]), np.asarray(d["idf"], dtype=np.float64),

@@ -24,6 +24,7 @@ from tests.test_model import synthetic
 # a word per level, in both languages, inside otherwise alike stories
 WORDS = {0: ("ignored", "무시했다"), 1: ("postponed", "미뤘다"), 2: ("surveyed", "설문했다"),
          3: ("prototyped", "시제품을"), 4: ("waived", "면제했다"), 5: ("founded", "창업했다")}
+NAMES = output_names(["x"], 5)  # the toy layer's outputs: one made-up indicator, then the level boundaries
 
 
 def texts_for(items) -> list[str]:  # type: ignore[no-untyped-def]
@@ -37,6 +38,15 @@ def texts_for(items) -> list[str]:  # type: ignore[no-untyped-def]
     return out
 
 
+def toy_fit(items) -> NgramLayer:  # type: ignore[no-untyped-def]
+    """The phrasing detectors fitted on texts_for(items), with one made-up indicator "x"."""
+    return fit_ngrams(texts_for(items), toy_targets(items), NAMES)
+
+
+def toy_targets(items) -> np.ndarray:  # type: ignore[no-untyped-def]
+    return ngram_targets(np.zeros((len(items), 1), dtype=int), [it.level for it in items], 5)
+
+
 def test_targets_are_the_named_indicators_then_the_level_boundaries() -> None:
     Y = ngram_targets(np.array([[1, 0], [0, 1], [0, 0]]), [0, 3, None], 3)
     assert Y.tolist() == [[1, 0, 0, 0, 0], [0, 1, 1, 1, 1], [0, 0, 0, 0, 0]]
@@ -45,9 +55,7 @@ def test_targets_are_the_named_indicators_then_the_level_boundaries() -> None:
 
 def test_the_layer_read_back_from_json_gives_the_fitted_scores() -> None:
     items, _ = synthetic()
-    texts = texts_for(items)
-    Y = ngram_targets(np.zeros((len(items), 1), dtype=int), [it.level for it in items], 5)
-    layer = fit_ngrams(texts, Y, output_names(["x"], 5))
+    layer = toy_fit(items)
     again = NgramLayer.from_dict(json.loads(json.dumps(layer.to_dict(), ensure_ascii=False)))
     new = ["I waived the fee for them", "고객 요청을 무시했다", "", "🙂 <b>html</b> \x00"]
     assert np.array_equal(again.logits(new), layer.logits(new))
@@ -61,20 +69,17 @@ def test_the_layer_read_back_from_json_gives_the_fitted_scores() -> None:
 
 def test_other_vectoriser_settings_are_refused() -> None:
     items, _ = synthetic(n_per_level=3)
-    d = fit_ngrams(texts_for(items), ngram_targets(np.zeros((len(items), 1), dtype=int), [it.level for it in items], 5),
-                   output_names(["x"], 5)).to_dict()
-    with pytest.raises(ValueError, match="grader train"):
-        NgramLayer.from_dict({**d, "ngram_range": [1, 5]})
+    d = toy_fit(items).to_dict()
+    for other in ({"ngram_range": [1, 5]}, {"analyzer": "char"}, {"sublinear_tf": False}, {"lowercase": False}):
+        with pytest.raises(ValueError, match="grader train"):
+            NgramLayer.from_dict({**d, **other})
 
 
 def test_crossfit_scores_come_from_folds_without_the_story() -> None:
     items, _ = synthetic()
-    texts = texts_for(items)
-    Y = ngram_targets(np.zeros((len(items), 1), dtype=int), [it.level for it in items], 5)
-    groups = [it.id for it in items]
-    P = crossfit_ngrams(texts, Y, groups, output_names(["x"], 5))
-    full = fit_ngrams(texts, Y, output_names(["x"], 5))
-    assert P.shape == Y.shape and not np.allclose(P, 1 / (1 + np.exp(-full.logits(texts))))
+    texts, Y = texts_for(items), toy_targets(items)
+    P = crossfit_ngrams(texts, Y, [it.id for it in items], NAMES)
+    assert P.shape == Y.shape and not np.allclose(P, sigmoid(toy_fit(items).logits(texts)))
 
 
 def test_the_model_reads_the_text_and_ships_it_deterministically() -> None:
@@ -117,8 +122,7 @@ def test_grading_scores_equal_scikit_learns_vectoriser() -> None:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     items, _ = synthetic()
-    layer = fit_ngrams(texts_for(items), ngram_targets(np.zeros((len(items), 1), dtype=int), [it.level for it in items], 5),
-                       output_names(["x"], 5))
+    layer = toy_fit(items)
     ref = TfidfVectorizer(analyzer=ANALYZER, ngram_range=NGRAM_RANGE, sublinear_tf=True, vocabulary=list(layer.vocabulary))
     ref.idf_ = layer.idf
     texts = [*texts_for(items), "", "   ", "a", "É café NAÏVE Waived", "🙂🙂 x\u00a0y\tz\n\nw", "고객을  위해\n면제했다!", "<b>x</b> &amp;"]
