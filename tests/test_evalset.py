@@ -93,3 +93,21 @@ def test_held_out_short_stories_are_complete_pairs_outside_the_splits(items) -> 
         pairs[str(it.pair)].append(str(it.lang))
     assert all(sorted(langs) == ["en", "ko"] for langs in pairs.values())
     assert set(Counter(it.level for it in held)) == set(range(6))
+
+
+def test_translations_of_train_stories_pair_with_their_originals(items) -> None:  # type: ignore[no-untyped-def]
+    """evals/candidates/t-train-translations.jsonl: a translation of every train story that has no
+    other telling, kept out of training (README "Translations as training data"). Each names its
+    original as `pair`, tells it in the other language with the same level and indicators, and
+    would fall into train with it by the split rule."""
+    trans = read_items([EVALS / "candidates" / "t-train-translations.jsonl"])
+    by_id = {it.id: it for it in items}
+    untold = [it for it in items if split_of(it) == "train" and it.level is not None and not it.pair]
+    assert sorted(str(t.pair) for t in trans) == sorted(it.id for it in untold)
+    in_splits = {it.text for it in items}
+    for t in trans:
+        orig = by_id[str(t.pair)]
+        assert t.id == f"t-{orig.id}" and t.text not in in_splits, t.id
+        assert {t.lang, orig.lang} == {"ko", "en"} and (t.level, t.indicators) == (orig.level, orig.indicators), t.id
+        assert t.tags == [*orig.tags, "translation"] and 80 <= len(t.text) <= 2500, t.id
+        assert split_of(t) == split_of(orig) == "train", t.id
