@@ -1,6 +1,6 @@
 """Grouped 5-fold cross-validation of the level model over train+dev (the test split is not read).
 
-    uv run python bench/cv_level_model.py [--folds 5] [--shuffle SEED ...]
+    uv run python bench/cv_level_model.py [--folds 5] [--shuffle SEED ...] [--fraction F ...]
 
 Analyses every labeled text of evals/*.train.jsonl and evals/*.dev.jsonl once (2–3 minutes
 on 2 cores), then for each variant trains the level model with `grader.training.train` on four
@@ -9,7 +9,10 @@ paraphrases and injection variants are always held out together. `--shuffle 0 1 
 it for other assignments of groups to folds (shuffled with those seeds, stratified by label) to
 show how much the figures move. Variants: the shipped settings, the same without the
 detectors' consistency penalty, the same with the e5 block at full weight in the detectors,
-and the same without the phrasing detectors (`--variants` picks some). Prints per variant (and fold assignment):
+and the same without the phrasing detectors (`--variants` picks some). `--fraction 0.5 0.75`
+draws a learning curve: each training fold keeps only that share of its story groups (drawn
+with `--fraction-seed`, whole groups, so a kept story keeps its translations), the held-out
+fold is scored in full. Prints per variant (and fold assignment, and fraction):
 
 - QWK, within one, exact accuracy over the work stories that got a level;
 - pairs: translation/paraphrase groups of work stories whose members all got the same outcome
@@ -56,13 +59,30 @@ VARIANTS: dict[str, dict[str, float]] = {
 }
 
 
+def keep_groups(rows: list[int], groups: list[str], fraction: float, seed: int) -> list[int]:
+    """The rows of a random `fraction` of the story groups among `rows` (at least one group),
+    whole groups only, in their original order; the same for the same seed."""
+    import numpy as np
+
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    present = sorted({groups[k] for k in rows})
+    keep = set(np.random.default_rng(seed).permutation(present)[: max(1, round(fraction * len(present)))])
+    return [k for k in rows if groups[k] in keep]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--folds", type=int, default=5, help="number of grouped folds (default 5)")
     ap.add_argument("--shuffle", type=int, nargs="+", metavar="SEED", help="shuffled, label-stratified group folds, one run per seed")
     ap.add_argument("--variants", nargs="+", choices=list(VARIANTS), metavar="NAME",
                     help=f"variants to run (default all): {', '.join(repr(v) for v in VARIANTS)}")
+    ap.add_argument("--fraction", type=float, nargs="+", default=[1.0], metavar="F",
+                    help="train on this share (0-1] of each training fold's story groups: a learning curve (default 1)")
+    ap.add_argument("--fraction-seed", type=int, default=0, metavar="SEED", help="seed of the groups --fraction keeps (default 0)")
     args = ap.parse_args()
+    if any(not 0 < f <= 1 for f in args.fraction):
+        ap.error("--fraction takes shares in (0, 1], e.g. 0.5 0.75")
     variants = {name: VARIANTS[name] for name in (args.variants or VARIANTS)}
     from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 
@@ -94,11 +114,12 @@ def main() -> None:
         if tells_a_paired_story(items[k]):
             same_story[str(items[k].pair)].append(k)
 
-    print("| variant | folds | QWK | within one | accuracy | pairs graded the same | not-work → insufficient | work stories → insufficient |")
-    print("|---|---|---|---|---|---|---|---|")
-    for (name, options), (how, folds) in itertools.product(variants.items(), assignments.items()):
+    print("| variant | folds | share of training groups | QWK | within one | accuracy | pairs graded the same | not-work → insufficient | work stories → insufficient |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for (name, options), (how, folds), fraction in itertools.product(variants.items(), assignments.items(), args.fraction):
         outcome: dict[int, int | str] = {}
         for fit_rows, held_out in folds:
+            fit_rows = keep_groups(list(fit_rows), groups, fraction, args.fraction_seed) if fraction < 1 else list(fit_rows)
             fit = analysed.subset(fit_rows)
             model = model_from_artifact(train([items[k] for k in fit_rows], rubric, settings, analysed=fit, **options))
             # held-out stories centred by the centres of the training folds only
@@ -113,7 +134,7 @@ def main() -> None:
         nw = sum(outcome[k] == "insufficient" for k in not_work)
         wn = len(work) - len(graded)
         print(
-            f"| {name} | {how} | {metrics.qwk(gold, pred):.3f} | {metrics.within_one(gold, pred):.3f} | {metrics.accuracy(gold, pred):.3f} "
+            f"| {name} | {how} | {fraction:g} | {metrics.qwk(gold, pred):.3f} | {metrics.within_one(gold, pred):.3f} | {metrics.accuracy(gold, pred):.3f} "
             f"| {round(agree * len(pairs))} of {len(pairs)} ({agree:.3f}) | {nw} of {len(not_work)} ({nw / len(not_work):.3f}) "
             f"| {wn} of {len(work)} ({wn / len(work):.3f}) |",
             flush=True,

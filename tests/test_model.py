@@ -382,3 +382,24 @@ def test_the_shipped_model_records_the_e5_arithmetic_it_was_trained_with() -> No
     art = json.loads((MODELS_DIR / "customer-obsession.json").read_text(encoding="utf-8"))
     assert len(art["embedding_probe"]) == 16 and len(PROBE_TEXTS) == 2
     assert embedding_probe(dataclasses.replace(Settings.from_env(), embeddings="openai")) is None
+
+
+def test_learning_curve_keeps_whole_story_groups() -> None:
+    """bench/cv_level_model.py --fraction: a training fold keeps a share of its story groups,
+    never half a pair, the same ones for the same seed."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("cv_level_model", Path(__file__).resolve().parents[1] / "bench" / "cv_level_model.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    groups = [f"g{k // 2}" for k in range(40)]  # 20 groups of two tellings
+    rows = list(range(40))
+    kept = bench.keep_groups(rows, groups, 0.5, 0)
+    assert len({groups[k] for k in kept}) == 10 and len(kept) == 20
+    assert all((k ^ 1) in kept for k in kept), "a kept story keeps its other telling"
+    assert kept == sorted(kept) and kept == bench.keep_groups(rows, groups, 0.5, 0)
+    assert kept != bench.keep_groups(rows, groups, 0.5, 1)
+    assert bench.keep_groups(rows, groups, 1.0, 0) == rows
+    assert len(bench.keep_groups(rows, groups, 0.01, 0)) == 2, "at least one group"
+    with pytest.raises(ValueError, match="fraction"):
+        bench.keep_groups(rows, groups, 0.0, 0)
