@@ -119,7 +119,7 @@ def main() -> None:
     for (name, options), (how, folds), fraction in itertools.product(variants.items(), assignments.items(), args.fraction):
         outcome: dict[int, int | str] = {}
         for fit_rows, held_out in folds:
-            fit_rows = keep_groups(list(fit_rows), groups, fraction, args.fraction_seed) if fraction < 1 else list(fit_rows)
+            fit_rows = keep_groups(list(fit_rows), groups, fraction, args.fraction_seed)  # all of them at 1
             fit = analysed.subset(fit_rows)
             model = model_from_artifact(train([items[k] for k in fit_rows], rubric, settings, analysed=fit, **options))
             # held-out stories centred by the centres of the training folds only
