@@ -402,3 +402,46 @@ def train(
 
 def dump(art: dict[str, Any]) -> str:
     return json.dumps(art, ensure_ascii=False, indent=0, sort_keys=True) + "\n"
+
+
+E5_DERIVED = ("centres", "detect", "work", "level")  # the parts of an artifact computed from e5 vectors
+E5_TOLERANCE = 0.15  # largest relative difference of an e5-derived row allowed between two CPU kinds
+
+
+def _rows(x: Any, path: str) -> Iterable[tuple[str, Any]]:
+    """(path, leaf) pairs of a JSON value; a list of numbers is one leaf (a row)."""
+    if isinstance(x, dict):
+        for k in sorted(x):
+            yield from _rows(x[k], f"{path}/{k}")
+    elif isinstance(x, list) and x and isinstance(x[0], (dict, list)):
+        for k, v in enumerate(x):
+            yield from _rows(v, f"{path}[{k}]")
+    else:
+        yield path, x
+
+
+def compare_up_to_e5(shipped: dict[str, Any], art: dict[str, Any], tolerance: float = E5_TOLERANCE) -> tuple[list[str], float]:
+    """Compare a retrained artifact with the shipped one where their e5 arithmetic differs (another
+    CPU kind): every part that does not read e5 vectors (data hash, rubric, hyper-parameters,
+    feature names, the phrasing detectors …) must be equal; the e5-derived layers (`E5_DERIVED`)
+    must have the same shapes and each row of numbers may differ by at most `tolerance`, relative
+    (‖a − b‖ / ‖a‖). Returns the differences found (empty: the same model up to e5's floats) and
+    the largest relative difference of an e5-derived row."""
+    a = dict(_rows({k: v for k, v in shipped.items() if k != "embedding_probe"}, ""))
+    b = dict(_rows({k: v for k, v in art.items() if k != "embedding_probe"}, ""))
+    problems = [f"{p}: only in the {'shipped' if p in a else 'retrained'} model" for p in sorted(a.keys() ^ b.keys())]
+    largest = 0.0
+    for p in sorted(a.keys() & b.keys()):
+        x, y = a[p], b[p]
+        if x == y:
+            continue
+        numeric = isinstance(x, list) and isinstance(y, list) and all(isinstance(v, (int, float)) for v in [*x, *y])
+        if p.split("/")[1].split("[")[0] not in E5_DERIVED or not numeric or len(x) != len(y):
+            problems.append(f"{p}: differs")
+            continue
+        u, v = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        rel = float(np.linalg.norm(u - v) / (np.linalg.norm(u) or 1.0))
+        largest = max(largest, rel)
+        if rel > tolerance:
+            problems.append(f"{p}: differs by {rel:.1%} (more than {tolerance:.0%})")
+    return problems, largest
