@@ -42,6 +42,8 @@ _W = {
         "set_aside": "ignored {n} sentence(s) addressed to the grader, not about work: {quotes}",
         "mixed": "mixed: indifference (LV.0) behaviour appears beside the graded level",
         "repeated": "{n} sentence(s) repeat an earlier one word for word and were counted once",
+        "split": "split: the level model is torn between LV.{low} ({p_low}) and LV.{high} ({p_high}), far apart; "
+        "the story's words fit both: check which one its behaviour shows",
     },
     "ko": {
         "too_few_words": "읽을 수 있는 낱말이 {n}개뿐입니다(ㅋㅋ, 한 글자 낱말, 기호, 숫자, 마크업은 세지 않습니다). "
@@ -50,12 +52,14 @@ _W = {
         "set_aside": "채점기에게 하는 말로 보이는 {n}개 문장은 업무 이야기가 아니어서 무시했습니다: {quotes}",
         "mixed": "혼재: 채점된 레벨과 함께 무관심(LV.0) 행동도 보입니다",
         "repeated": "앞 문장을 그대로 되풀이한 문장 {n}개는 한 번만 셌습니다",
+        "split": "갈림: 레벨 모델이 멀리 떨어진 LV.{low}({p_low})와 LV.{high}({p_high}) 사이에서 갈립니다. "
+        "글의 표현이 양쪽에 다 맞으니 실제 행동이 어느 쪽인지 확인해 보세요",
     },
 }
 
 
 def warning(key: str, lang: str, quotes: Sequence[str] = (), shown: int = 3, **values: object) -> str:
-    """The warning `key` ("too_few_words", "as_customer", "set_aside", "mixed", "repeated") in the
+    """The warning `key` ("too_few_words", "as_customer", "set_aside", "mixed", "repeated", "split") in the
     story's language; the first `shown` of `quotes` appear as “…” quotes, each cut to 60
     characters, and the warning says how many more there were."""
     more = len(quotes) - shown

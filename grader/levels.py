@@ -22,7 +22,7 @@ the two disagree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 CREDIT = {"met": 1.0, "partial": 0.5, "not_met": 0.0, "no_evidence": 0.0}
 REACHED = 1.0
@@ -71,6 +71,23 @@ def mixed_signals(statuses: Mapping[str, str], level: int | None) -> bool:
     if level is None or level == 0:
         return False
     return any(level_of(i) == 0 and s in ("met", "partial") for i, s in statuses.items())
+
+
+SPLIT_SHARE = 0.2  # share each of two far-apart levels must hold for `split_levels` (README: "Split grades")
+
+
+def split_levels(distribution: Sequence[float] | None, min_share: float = SPLIT_SHARE, gap: int = 2) -> tuple[int, int] | None:
+    """Two peaks of a level distribution at least `gap` levels apart, each holding at least
+    `min_share`, with every level between them lower than both: the model torn between far-apart
+    readings of the story (in cross-validation such grades were right half as often as the rest).
+    The pair with the most probability; None when there is none."""
+    d = list(distribution or [])
+
+    def peak(i: int) -> bool:
+        return d[i] >= min_share and all(d[i] >= d[k] for k in (i - 1, i + 1) if 0 <= k < len(d))
+
+    pairs = [(i, j) for i in range(len(d)) for j in range(i + gap, len(d)) if peak(i) and peak(j) and max(d[i + 1 : j]) < min(d[i], d[j])]
+    return max(pairs, key=lambda ij: d[ij[0]] + d[ij[1]], default=None)
 
 
 def combine_confidence(base: float, rule: int | None, other: int | None) -> float:

@@ -402,3 +402,27 @@ def test_an_eval_run_records_the_model_its_grades_carry(grader_settings: Setting
     assert manifest["engine"]["model"] == prediction["engine"]["model"] == g.engine.model
     assert report["extra"]["run"]["engine"]["model"] == g.engine.model
     assert f"engine **local ({g.engine.model})**" in (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+
+
+def test_a_grade_torn_between_far_apart_levels_says_so_in_the_storys_language(grader_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the level model splits its probability between two far-apart levels (LV.0 and LV.4:
+    the story's words fit both, as for the deceptive sales story `d-0004`), the Grade names both;
+    an ordinary grade of the same story does not."""
+    import dataclasses
+
+    from grader.model import LevelModel
+
+    plain = grade(STORIES["en_clinic"], settings=grader_settings)
+    assert plain.level is not None and not any(w.startswith("split") for w in plain.warnings)
+    predict = LevelModel.predict
+
+    def torn(self: LevelModel, x, text=None):  # type: ignore[no-untyped-def]
+        return dataclasses.replace(predict(self, x, text), level=4, confidence=0.6, distribution=[0.3, 0.02, 0.03, 0.03, 0.6, 0.02])
+
+    monkeypatch.setattr(LevelModel, "predict", torn)
+    en = grade(STORIES["en_clinic"], settings=grader_settings)
+    ko = grade(STORIES["ko_mid"], settings=grader_settings)
+    assert en.level == 4 and en.distribution == [0.3, 0.02, 0.03, 0.03, 0.6, 0.02]
+    assert warning("split", "en", low=0, high=4, p_low="30%", p_high="60%") in en.warnings
+    assert warning("split", "ko", low=0, high=4, p_low="30%", p_high="60%") in ko.warnings
+    assert "LV.0(30%)와 LV.4(60%)" in ko.warnings[-1]

@@ -1,6 +1,6 @@
 import pytest
 
-from grader.levels import combine_confidence, credits, level_of, mixed_signals, rule_level
+from grader.levels import combine_confidence, credits, level_of, mixed_signals, rule_level, split_levels
 
 
 @pytest.mark.parametrize(
@@ -43,3 +43,23 @@ def test_mixed_and_confidence() -> None:
     assert combine_confidence(0.8, 3, 2) == 0.4
     assert combine_confidence(0.9, 1, 4) == 0.225
     assert combine_confidence(0.8, None, 2) == 0.8
+
+
+@pytest.mark.parametrize(
+    "distribution, expected",
+    [
+        ([0.27, 0.0, 0.0, 0.0, 0.73, 0.0], (0, 4)),  # d-0004: two peaks far apart
+        ([0.51, 0.03, 0.4, 0.03, 0.02, 0.01], (0, 2)),  # two levels apart is far enough
+        ([0.5, 0.3, 0.2, 0.0, 0.0, 0.0], None),  # one peak sloping down: a close call, not a split
+        ([0.3, 0.25, 0.2, 0.25, 0.0, 0.0], None),  # flat: LV.1 is no peak, and LV.1-2 no valley below LV.3
+        ([0.05, 0.35, 0.1, 0.4, 0.1, 0.0], (1, 3)),
+        ([0.45, 0.1, 0.0, 0.0, 0.0, 0.45], (0, 5)),
+        ([0.7, 0.0, 0.0, 0.0, 0.19, 0.11], None),  # the second peak holds less than the share
+        ([0.0, 0.0, 0.6, 0.4, 0.0, 0.0], None),  # adjacent levels: an ordinary close call
+        ([0.3, 0.0, 0.3, 0.0, 0.4, 0.0], (2, 4)),  # the pair with the most probability
+        (None, None),
+        ([], None),
+    ],
+)
+def test_split_levels_finds_two_separate_far_apart_peaks(distribution: list[float] | None, expected: tuple[int, int] | None) -> None:
+    assert split_levels(distribution) == expected

@@ -24,7 +24,7 @@ from grader.features import centred, story_features
 from grader.ngrams import story_text
 from grader.feedback import warning, write_feedback
 from grader.index import Index, ensure_index
-from grader.levels import combine_confidence, level_of, mixed_signals, rule_level
+from grader.levels import combine_confidence, level_of, mixed_signals, rule_level, split_levels
 from grader.model import LevelModel, Prediction, usable_model
 from grader.signals import (
     CompiledCues, affirmed_hits, compiled_cues, cue_denials, cue_matrix, sentence_flags, separate_directives,
@@ -285,6 +285,11 @@ class LocalEngine(Engine):
         if mixed_signals({j.id: j.status for j in judgments}, level):
             confidence *= 0.85
             warnings.append(warning("mixed", lang))
+        shares = prediction.distribution if prediction is not None and level is not None else None
+        split = split_levels(shares)
+        if split is not None and shares is not None:  # two far-apart levels: say so, a coach should look
+            low, high = split
+            warnings.append(warning("split", lang, low=low, high=high, p_low=f"{shares[low]:.0%}", p_high=f"{shares[high]:.0%}"))
         return Grade(
             rubric=RubricRef(id=rubric.id, version=rubric.version),
             status=status,
