@@ -54,6 +54,21 @@ def test_open_mode_banner_and_queue(seeded) -> None:
     assert list(queue["level"]) == ["LV.4", "LV.2"] and list(queue["confidence"]) == ["0.90", "0.35"]
 
 
+def test_the_queue_names_the_two_levels_of_a_split_grade(seeded) -> None:
+    """A grade whose level distribution has two far-apart peaks (README "Split grades") is marked
+    in the queue, so a coach can find the gradings most worth a look; others are not."""
+    story = "I moved a small client to a three-year prepaid plan. I hit my quota."
+    split = make_grade(story, 4, confidence=0.6).model_copy(update={"distribution": [0.3, 0.02, 0.03, 0.03, 0.6, 0.02]})
+    c = seeded.store.save(story, split, author="Jun").grade_id
+    at = _page()
+    assert not at.exception
+    queue = at.dataframe[0].value
+    assert list(queue["#"]) == [c, seeded.b, seeded.a]
+    assert list(queue["split"]) == ["LV.0 / LV.4", "", ""]
+    assert column_labels(at.dataframe[0])["split"] == "torn between"
+    assert column_labels(_page("ko-KR").dataframe[0])["split"] == "갈린 레벨"
+
+
 def test_a_grading_without_level_shows_no_level_and_no_confidence(seeded) -> None:
     story = "Kimchi stew: fry the pork, add kimchi and simmer."
     c = seeded.store.save(story, make_grade(story, None, confidence=0.3), author="Jun")
@@ -167,7 +182,7 @@ def test_blind_mode_hides_grader_level_until_coach_chooses(seeded) -> None:
     at.toggle(key="review_blind").set_value(True).run()
     at.selectbox(key="review_pick").set_value(a).run()
     queue = at.dataframe[0].value
-    assert "level" not in queue.columns and "confidence" not in queue.columns
+    assert "level" not in queue.columns and "confidence" not in queue.columns and "split" not in queue.columns
     assert "Grader:" not in texts_of(at) and 'class="ladder-step"' not in html_of(at)
     assert "<mark" not in html_of(at) and EN in html_of(at)  # the story, without the grader's evidence marks
     assert not at.metric and any("hidden until you choose" in i.value for i in at.info)

@@ -262,6 +262,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "col.lang": {"en": "language", "ko": "언어"},
     "col.engine": {"en": "engine", "ko": "엔진"},
     "col.confidence": {"en": "confidence", "ko": "신뢰도"},
+    "col.split": {"en": "torn between", "ko": "갈린 레벨"},
     "col.coach_level": {"en": "coach level", "ko": "코치 레벨"},
     "col.coach": {"en": "coach", "ko": "코치"},
     "col.grader": {"en": "grader", "ko": "평가기"},

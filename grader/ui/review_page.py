@@ -8,6 +8,7 @@ import streamlit as st
 
 from grader import grading
 from grader.errors import GraderError
+from grader.levels import split_levels
 from grader.store import INDICATOR_STATUSES, Record, Store
 from grader.store_export import agreement, eval_set_jsonl, review_pairs, reviews_csv
 from grader.types import Rubric
@@ -76,7 +77,9 @@ def _queue(db: Store, blind: bool) -> None:
         row = {"#": r.grade_id, "time": when(r.created_at), "author": r.author, "lang": LANG_NAMES.get(r.language, r.language),
                "engine": r.engine}
         if not blind:
-            row |= {"level": level_label(None, r.level, ""), "confidence": confidence_text(r.level, r.confidence)}
+            split = split_levels(r.grade.distribution) if r.level is not None else None  # README "Split grades"
+            row |= {"level": level_label(None, r.level, ""), "confidence": confidence_text(r.level, r.confidence),
+                    "split": f"LV.{split[0]} / LV.{split[1]}" if split else ""}
         row |= {"coach": level_label(None, r.review.coach_level if r.review else None, ""), "story": snippet(r.story, 80)}
         rows.append(row)
     table(rows, column_config={"coach": T("col.coach_level")})
