@@ -89,6 +89,14 @@ def _f(x: Any, digits: int = 3) -> str:
     return str(x)
 
 
+def split_detail(x: dict[str, Any]) -> str:
+    """'n=20 of 243 graded; the rest 0.752': the grades torn between two far-apart levels."""
+    sg = x.get("split_grades") or {}
+    split, rest = sg.get("split") or {}, sg.get("rest") or {}
+    n_split = split.get("n_scored", 0)
+    return f"n={n_split} of {n_split + rest.get('n_scored', 0)} graded; the rest {_f(rest.get('accuracy'))}"
+
+
 def _ci(ci: Sequence[float] | None) -> str:
     return "—" if not ci else f"{ci[0]:.3f} – {ci[1]:.3f}"
 
@@ -181,6 +189,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
          + (f"; moved: {_ids([i['id'] for i in shift.get('items', [])])}" if shift.get("items") else "")],
         ["not-work judged insufficient evidence", _f(x.get("insufficient_rate")),
          f"n={x.get('n_not_work', 0)}" + (f"; given a level: {_ids([g['id'] for g in graded_nw])}" if graded_nw else "")],
+        ["accuracy of grades torn between two far-apart levels (the \"split\" warning)", _f(((x.get("split_grades") or {}).get("split") or {}).get("accuracy")),
+         split_detail(x)],
         ["quote validity (quote == story[start:end])", _f(report["quote_validity"]), f"{quotes.get('valid', 0)}/{quotes.get('total', 0)}"],
         ["citation validity (cited id is indexed)", _f(report["citation_validity"]),
          "not measured" if cites.get("valid") is None else f"{cites['valid']}/{cites.get('total', 0)}"

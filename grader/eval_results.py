@@ -13,6 +13,7 @@ from typing import Any
 
 from grader import metrics as m
 from grader.errors import BadInputError
+from grader.levels import split_levels
 from grader.types import EvalItem
 
 # Tags that mark a pair id's members as the same story told again (a translation or a
@@ -47,6 +48,7 @@ class Brief:
     cached: bool
     spans: list[tuple[int, int, int]]  # evidence (start, end, hash(quote))
     cited: list[str]
+    split: bool = False  # graded with a level distribution torn between two far-apart levels
 
     @classmethod
     def from_line(cls, d: Mapping[str, Any]) -> "Brief":
@@ -74,6 +76,7 @@ class Brief:
                 for j in d.get("indicators") or [] for e in j.get("evidence") or []
             ],
             cited=[str(c["id"]) for c in d.get("citations") or []],
+            split=level is not None and split_levels(d.get("distribution")) is not None,
         )
 
 
@@ -89,6 +92,7 @@ class ItemOutcome:
     not_work: bool
     levels: list[int | None]
     statuses: list[str]
+    split: bool = False  # the first repeat's grade was split (README "Split grades")
 
     @property
     def outcome(self) -> int | str:
@@ -128,7 +132,7 @@ class Tally:
         return ItemOutcome(
             id=item.id, gold=item.level, lang=item.lang or briefs[0].language, tags=tuple(item.tags), pair=item.pair,
             not_work=extras.get("expected_status") == "insufficient_evidence" or NOT_WORK_TAG in item.tags,
-            levels=[b.level for b in briefs], statuses=[b.status for b in briefs],
+            levels=[b.level for b in briefs], statuses=[b.status for b in briefs], split=briefs[0].split,
         )
 
 
@@ -248,6 +252,11 @@ def build_report(
             "tags": list(SAME_CONTENT_TAGS),
             "n": sum(1 for g in retold.values() if len(g) >= 2),
             "agreement": m.pair_agreement(retold.values()),
+        },
+        # grades torn between two far-apart levels, against the rest: how much the warning is worth
+        "split_grades": {
+            "split": group_summary([o for o in labeled if o.split]),
+            "rest": group_summary([o for o in labeled if not o.split]),
         },
         "repeats": max((len(o.levels) for o in outcomes), default=1),
         "repeat_exact": repeat_exact,

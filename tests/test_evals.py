@@ -51,7 +51,8 @@ def make_rubric() -> Rubric:
 class FakeEngine(Engine):
     """Levels from the text: 'LEVEL=3' -> LV.3 (+ `shift`); no marker -> insufficient evidence;
     CRASH raises; MODELFAIL returns a failed grade; FLIP alternates levels between calls;
-    BADQUOTE gives a quote that is not story[start:end]; BADCITE cites an unknown id."""
+    BADQUOTE gives a quote that is not story[start:end]; BADCITE cites an unknown id; SPLIT gives a
+    level distribution torn between LV.0 and LV.4."""
 
     def __init__(self, name: str = "fake", shift: int = 0, delay: float = 0.0) -> None:
         self.name = name
@@ -86,6 +87,7 @@ class FakeEngine(Engine):
             rubric=ref, status="graded", level=level, level_name=f"L{level}", confidence=0.8,
             indicators=[IndicatorJudgment(id=f"co.L{level}.1", status="met", evidence=[Evidence(quote=quote, start=start, end=end)])],
             citations=cites, language=language, engine=self.info, usage=usage,
+            distribution=[0.45, 0.0, 0.0, 0.0, 0.55, 0.0] if "SPLIT" in story else None,
         )
 
 
@@ -314,6 +316,21 @@ def test_translation_and_paraphrase_pairs_are_also_counted_apart_from_injection_
     assert x["content_pairs"] == {"tags": ["translation", "paraphrase"], "n": 2, "agreement": 0.5}
     md = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
     assert "translations and paraphrases only | 0.500 | 2 pairs" in md
+
+
+def test_split_grades_are_counted_against_the_rest(tmp_path: Path, settings: Settings) -> None:
+    """`extra.split_grades`: the agreement of the grades torn between two far-apart levels (README
+    "Split grades") and of the rest, so an eval run shows what the warning is worth."""
+    rows = [
+        {**story(0, 4), "text": "SPLIT LEVEL=4 story"}, {**story(1, 0), "text": "SPLIT LEVEL=4 story again"},
+        story(2, 2), story(3, 3), {**story(4, 1), "text": "not graded SPLIT"},
+    ]
+    report = run(write_set(tmp_path / "set.jsonl", rows), tmp_path / "out", settings)
+    sg = report["extra"]["split_grades"]
+    assert (sg["split"]["n_scored"], sg["split"]["accuracy"]) == (2, 0.5)
+    assert (sg["rest"]["n_scored"], sg["rest"]["accuracy"]) == (2, 1.0)
+    md = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert '(the "split" warning) | 0.500 | n=2 of 4 graded; the rest 1.000 |' in md
 
 
 def test_repeats_deterministic_and_unstable(tmp_path: Path, settings: Settings) -> None:
