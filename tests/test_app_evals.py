@@ -128,12 +128,17 @@ def test_coverage_counts_failed_and_not_work_items_from_the_report() -> None:
 
         _coverage({"extra": {"n_labeled": 174, "n_scored": 162, "n_insufficient": 10, "n_not_work": 46, "insufficient_rate": 0.9783}})
         _coverage({"n": 3})  # an older report without the counts: no line
+        _coverage({"extra": {"n_labeled": 20, "n_scored": 20, "split_grades": {
+            "split": {"n_scored": 4, "accuracy": 0.5}, "rest": {"n_scored": 16, "accuracy": 0.75}}}})
 
     at = AppTest.from_function(script).run()
     assert [c.value for c in at.caption] == [
         "Accuracy, QWK, within one, MAE and Spearman are over the 162 stories given a level (of 174 with a gold level; "
         "10 answered insufficient evidence). 2 of them failed and are left out too. The 46 not-work texts expect "
-        "insufficient evidence and are not in these figures (judged insufficient: 0.978)."
+        "insufficient evidence and are not in these figures (judged insufficient: 0.978).",
+        "Accuracy, QWK, within one, MAE and Spearman are over the 20 stories given a level (of 20 with a gold level; "
+        "0 answered insufficient evidence). 4 of the levels were torn between two far-apart levels (the \"split\" "
+        "warning): accuracy 0.500 on them, 0.750 on the rest.",
     ]
 
 

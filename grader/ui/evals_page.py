@@ -154,6 +154,9 @@ def _coverage(r: dict[str, Any]) -> None:
         lines.append(T("evals.coverage.failed", failed=failed))
     if x.get("n_not_work"):
         lines.append(T("evals.coverage.not_work", n=x["n_not_work"], rate=_fmt(x.get("insufficient_rate"))))
+    split, rest = ((x.get("split_grades") or {}).get(k) or {} for k in ("split", "rest"))
+    if split.get("n_scored"):  # README "Split grades"
+        lines.append(T("evals.coverage.split", n=split["n_scored"], acc=_fmt(split.get("accuracy")), rest=_fmt(rest.get("accuracy"))))
     st.caption(" ".join(lines))
 
 

@@ -207,6 +207,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "The {n} not-work texts expect insufficient evidence and are not in these figures (judged insufficient: {rate}).",
         "ko": "업무 이야기가 아닌 글 {n}개는 근거 부족이 정답이므로 이 수치에 포함되지 않습니다 (근거 부족 판정 비율 {rate}).",
     },
+    "evals.coverage.split": {
+        "en": "{n} of the levels were torn between two far-apart levels (the \"split\" warning): accuracy {acc} on them, {rest} on the rest.",
+        "ko": "{n}개는 레벨 모델이 멀리 떨어진 두 레벨 사이에서 갈렸습니다(\"갈림\" 경고). 이들의 정확도 {acc}, 나머지 {rest}.",
+    },
     "evals.vs.closer": {"en": "closer", "ko": "가까워짐"},
     "evals.vs.further": {"en": "further", "ko": "멀어짐"},
     "evals.vs.same distance": {"en": "same distance", "ko": "차이 같음"},
