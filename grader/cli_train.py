@@ -88,7 +88,9 @@ def register(app: typer.Typer) -> None:
             console.print(f"{target}: {'identical' if same else 'DIFFERENT'} (data hash {art['data_hash'][:12]}, n={art['n_train']})")
             if not same:
                 console.print(check_hint(target, art))
-                console.print(up_to_e5_verdict(target, art))
+                verdict = up_to_e5_verdict(target, art)
+                if verdict:
+                    console.print(verdict)
             raise typer.Exit(0 if same else 1)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")

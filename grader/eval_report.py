@@ -189,8 +189,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
          + (f"; moved: {_ids([i['id'] for i in shift.get('items', [])])}" if shift.get("items") else "")],
         ["not-work judged insufficient evidence", _f(x.get("insufficient_rate")),
          f"n={x.get('n_not_work', 0)}" + (f"; given a level: {_ids([g['id'] for g in graded_nw])}" if graded_nw else "")],
-        ["accuracy of grades torn between two far-apart levels (the \"split\" warning)", _f(((x.get("split_grades") or {}).get("split") or {}).get("accuracy")),
-         split_detail(x)],
+        ["accuracy of grades torn between two far-apart levels (the \"split\" warning)",
+         _f(((x.get("split_grades") or {}).get("split") or {}).get("accuracy")), split_detail(x)],
         ["quote validity (quote == story[start:end])", _f(report["quote_validity"]), f"{quotes.get('valid', 0)}/{quotes.get('total', 0)}"],
         ["citation validity (cited id is indexed)", _f(report["citation_validity"]),
          "not measured" if cites.get("valid") is None else f"{cites['valid']}/{cites.get('total', 0)}"
