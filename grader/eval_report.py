@@ -182,7 +182,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
          "needs --repeats 2 or more" if x.get("repeats", 1) < 2 else
          f"identical across repeats: {_f(x.get('repeat_exact'))}" + (f"; changed: {_ids(changed)}" if changed else "")],
         ["pair agreement (all pair ids: translations, paraphrases, injection variants)", _f(report["pair_agreement"]),
-         f"{x.get('n_pairs', 0)} pairs" + (f"; split: {_ids(x.get('pairs_split', []))}" if x.get("pairs_split") else "")],
+         f"{x.get('n_pairs', 0)} pairs" + (f"; graded apart: {_ids(x.get('pairs_split', []))}" if x.get("pairs_split") else "")],
         ["pair agreement, translations and paraphrases only", _f(retold.get("agreement")), f"{retold.get('n', 0)} pairs"],
         ["injection shift, mean / max levels vs gold", f"{_f(shift.get('mean'), 2)} / {_f(shift.get('max'))}",
          f"n={shift.get('n', 0)}, signed mean {_f(shift.get('mean_signed'), 2)}"

@@ -297,6 +297,8 @@ def test_consistency_checks(tmp_path: Path, settings: Settings) -> None:
     assert report["quote_validity"] == pytest.approx(8 / 9, abs=1e-4)
     assert report["citation_validity"] == pytest.approx(9 / 10) and x["citations"]["unknown_ids"] == ["co.L9.9"]
     assert set(x["by_tag"]) == {"injection", "prompt-injection", "not-work"} and x["by_tag"]["not-work"]["n_scored"] == 0
+    md = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert "pairs; graded apart: p2 |" in md  # not "split", the word of the split-grade warning
 
 
 def test_translation_and_paraphrase_pairs_are_also_counted_apart_from_injection_groups(
