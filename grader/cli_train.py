@@ -11,7 +11,9 @@ from grader.config import REPO_DIR, Settings
 
 
 def check_hint(target: Path, art: dict[str, Any]) -> str:
-    """Why a retrain can differ from the shipped file, as far as the artifacts tell."""
+    """Why a retrain can differ from the shipped file, as far as the artifacts tell; where only the
+    e5 arithmetic differs (another CPU kind), also whether it is still the shipped model up to
+    e5's floats (`grader.training.compare_up_to_e5`)."""
     import json
 
     try:
@@ -21,35 +23,21 @@ def check_hint(target: Path, art: dict[str, Any]) -> str:
     if shipped.get("data_hash") != art["data_hash"]:
         return "the labeled data changed since the shipped model was trained: run `grader train`"
     if shipped.get("embedding_probe") != art.get("embedding_probe"):
+        from grader.training import E5_DERIVED, compare_up_to_e5
+
+        problems, largest = compare_up_to_e5(shipped, art)
+        verdict = (
+            f"not the same model up to the e5 arithmetic: {'; '.join(problems[:5])}" if problems else
+            "same model up to the e5 arithmetic: every part that does not read e5 vectors is identical; "
+            f"the e5-derived layers ({', '.join(E5_DERIVED)}) differ by at most {largest:.1%} per row"
+        )
         return (
             f"this machine's e5 engine computes other floats than the machine that trained the shipped model "
             f"(embedding probe {art.get('embedding_probe')} here, {shipped.get('embedding_probe')} there; the 4-bit "
             "engine's arithmetic differs between CPU models): bytes match only on the same kind of CPU. "
-            "Retrain here with `grader train` (and commit) if this machine is where the model is kept"
+            "Retrain here with `grader train` (and commit) if this machine is where the model is kept\n" + verdict
         )
     return "same data, same e5 arithmetic: the code that computes features or fits the layers changed: run `grader train`"
-
-
-def up_to_e5_verdict(target: Path, art: dict[str, Any]) -> str:
-    """Where the e5 arithmetic differs (another CPU kind), whether the retrain is still the shipped
-    model up to e5's floats (`grader.training.compare_up_to_e5`); empty otherwise."""
-    import json
-
-    from grader.training import E5_DERIVED, compare_up_to_e5
-
-    try:
-        shipped = json.loads(target.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return ""
-    if shipped.get("embedding_probe") == art.get("embedding_probe") or shipped.get("data_hash") != art["data_hash"]:
-        return ""
-    problems, largest = compare_up_to_e5(shipped, art)
-    if problems:
-        return f"not the same model up to the e5 arithmetic: {'; '.join(problems[:5])}"
-    return (
-        f"same model up to the e5 arithmetic: every part that does not read e5 vectors is identical; "
-        f"the e5-derived layers ({', '.join(E5_DERIVED)}) differ by at most {largest:.1%} per row"
-    )
 
 
 def register(app: typer.Typer) -> None:
@@ -88,9 +76,6 @@ def register(app: typer.Typer) -> None:
             console.print(f"{target}: {'identical' if same else 'DIFFERENT'} (data hash {art['data_hash'][:12]}, n={art['n_train']})")
             if not same:
                 console.print(check_hint(target, art))
-                verdict = up_to_e5_verdict(target, art)
-                if verdict:
-                    console.print(verdict)
             raise typer.Exit(0 if same else 1)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")

@@ -89,10 +89,15 @@ def _f(x: Any, digits: int = 3) -> str:
     return str(x)
 
 
-def split_detail(x: dict[str, Any]) -> str:
-    """'n=20 of 243 graded; the rest 0.752': the grades torn between two far-apart levels."""
+def split_figures(x: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A report's `extra.split_grades`: the figures of the split grades and of the rest ({} if absent)."""
     sg = x.get("split_grades") or {}
-    split, rest = sg.get("split") or {}, sg.get("rest") or {}
+    return sg.get("split") or {}, sg.get("rest") or {}
+
+
+def split_detail(x: Mapping[str, Any]) -> str:
+    """'n=20 of 243 graded; the rest 0.752': the grades torn between two far-apart levels."""
+    split, rest = split_figures(x)
     n_split = split.get("n_scored", 0)
     return f"n={n_split} of {n_split + rest.get('n_scored', 0)} graded; the rest {_f(rest.get('accuracy'))}"
 
@@ -190,7 +195,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         ["not-work judged insufficient evidence", _f(x.get("insufficient_rate")),
          f"n={x.get('n_not_work', 0)}" + (f"; given a level: {_ids([g['id'] for g in graded_nw])}" if graded_nw else "")],
         ["accuracy of grades torn between two far-apart levels (the \"split\" warning)",
-         _f(((x.get("split_grades") or {}).get("split") or {}).get("accuracy")), split_detail(x)],
+         _f(split_figures(x)[0].get("accuracy")), split_detail(x)],
         ["quote validity (quote == story[start:end])", _f(report["quote_validity"]), f"{quotes.get('valid', 0)}/{quotes.get('total', 0)}"],
         ["citation validity (cited id is indexed)", _f(report["citation_validity"]),
          "not measured" if cites.get("valid") is None else f"{cites['valid']}/{cites.get('total', 0)}"

@@ -13,6 +13,7 @@ import streamlit as st
 
 from grader.config import REPO_DIR
 from grader.errors import GraderError
+from grader.eval_report import split_figures
 from grader.store import EvalRun, Store
 from grader.ui.charts import heatmap, per_level_bars
 from grader.ui.common import T, settings, show_error, store, table, tr
@@ -154,7 +155,7 @@ def _coverage(r: dict[str, Any]) -> None:
         lines.append(T("evals.coverage.failed", failed=failed))
     if x.get("n_not_work"):
         lines.append(T("evals.coverage.not_work", n=x["n_not_work"], rate=_fmt(x.get("insufficient_rate"))))
-    split, rest = ((x.get("split_grades") or {}).get(k) or {} for k in ("split", "rest"))
+    split, rest = split_figures(x)
     if split.get("n_scored"):  # README "Split grades"
         lines.append(T("evals.coverage.split", n=split["n_scored"], acc=_fmt(split.get("accuracy")), rest=_fmt(rest.get("accuracy"))))
     st.caption(" ".join(lines))
