@@ -12,7 +12,7 @@ from rich.table import Table
 
 from grader.console import err, out
 from grader.errors import BadInputError
-from grader.eval_report import split_detail, split_figures
+from grader.eval_report import evidence_detail, split_detail, split_figures
 
 HELP = """Grade labeled eval sets (JSON lines) and report agreement and consistency.
 
@@ -54,6 +54,7 @@ def print_summary(report: dict[str, Any], out_dir: Path) -> None:
         ("injection shift (mean)", shift.get("mean"), f"max {_f(shift.get('max'))}, n={shift.get('n', 0)}"),
         ("not-work → insufficient", x.get("insufficient_rate"), f"n={x.get('n_not_work', 0)}"),
         ("split grades: accuracy", split_figures(x)[0].get("accuracy"), split_detail(x)),
+        ("evidence on gold sentences", (x.get("evidence") or {}).get("first_on_gold"), evidence_detail(x)),
         ("quote validity", report["quote_validity"], ""),
         ("citation validity", report["citation_validity"], ""),
         ("latency p50 / p95 ms", lat.get("p50"), _f(lat.get("p95"), 1)),

@@ -52,7 +52,27 @@ def _parse_line(line: str, where: str) -> EvalItem:
         raise EvalSetError(f"{where}: field 'id' is blank: give every story a unique id")
     if item.extras().get("expected_status") == "insufficient_evidence" and item.level is not None:
         raise EvalSetError(f"{where}: a line with expected_status 'insufficient_evidence' must not have a level")
+    _check_gold_evidence(item, where)
     return item
+
+
+def _check_gold_evidence(item: EvalItem, where: str) -> None:
+    """`gold_evidence` (optional): {indicator id: [quotes]}, the story's sentences that show each
+    indicator the label names; every quote must be in the text, every id among `indicators`."""
+    gold = item.extras().get("gold_evidence")
+    if gold is None:
+        return
+    example = '{"co.L3.1": ["a sentence of the story"]}'
+    if not isinstance(gold, dict):
+        raise EvalSetError(f"{where}: field 'gold_evidence' must map indicator ids to lists of quotes, e.g. {example}")
+    for ident, quotes in gold.items():
+        if ident not in item.indicators:
+            raise EvalSetError(f"{where}: field 'gold_evidence' names {ident!r}, which is not in the line's 'indicators'")
+        if not isinstance(quotes, list) or not all(isinstance(q, str) and q.strip() for q in quotes):
+            raise EvalSetError(f"{where}: field 'gold_evidence.{ident}' must be a list of non-empty quotes, e.g. {example}")
+        for q in quotes:
+            if q not in item.text:
+                raise EvalSetError(f"{where}: field 'gold_evidence.{ident}': quote {q[:60]!r} is not in the story's text")
 
 
 def iter_eval_items(paths: Sequence[Path | str] | Path | str) -> Iterator[EvalItem]:

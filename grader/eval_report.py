@@ -102,6 +102,15 @@ def split_detail(x: Mapping[str, Any]) -> str:
     return f"n={n_split} of {n_split + rest.get('n_scored', 0)} graded; the rest {_f(rest.get('accuracy'))}"
 
 
+def evidence_detail(x: Mapping[str, Any]) -> str:
+    """'any quote 0.812; 496/612 shown' (extra.evidence): some quote on a gold sentence, and how
+    many of the indicators with gold evidence the grades show met or partial."""
+    ev = x.get("evidence") or {}
+    if not ev:
+        return "no gold evidence in the set"
+    return f"any quote {_f(ev.get('any_on_gold'))}; {ev.get('n_shown', 0)}/{ev.get('n_gold', 0)} shown"
+
+
 def _ci(ci: Sequence[float] | None) -> str:
     return "—" if not ci else f"{ci[0]:.3f} – {ci[1]:.3f}"
 
@@ -196,6 +205,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
          f"n={x.get('n_not_work', 0)}" + (f"; given a level: {_ids([g['id'] for g in graded_nw])}" if graded_nw else "")],
         ["accuracy of grades torn between two far-apart levels (the \"split\" warning)",
          _f(split_figures(x)[0].get("accuracy")), split_detail(x)],
+        ["evidence: first quote on a gold evidence sentence (items' `gold_evidence`)",
+         _f((x.get("evidence") or {}).get("first_on_gold")), evidence_detail(x)],
         ["quote validity (quote == story[start:end])", _f(report["quote_validity"]), f"{quotes.get('valid', 0)}/{quotes.get('total', 0)}"],
         ["citation validity (cited id is indexed)", _f(report["citation_validity"]),
          "not measured" if cites.get("valid") is None else f"{cites['valid']}/{cites.get('total', 0)}"

@@ -28,8 +28,11 @@ CONTRACT_KEYS = (
 # metrics a --fail-under gate may name (all "higher is better"); extra.* ones are looked up there
 GATE_METRICS = (
     "qwk", "within_one", "accuracy", "spearman", "pair_agreement", "repeat_alpha", "quote_validity",
-    "citation_validity", "coverage", "insufficient_rate", "alpha_gold",
+    "citation_validity", "coverage", "insufficient_rate", "alpha_gold", "evidence_on_gold",
 )
+# gate metrics that live deeper in `extra`: evidence_on_gold = the share of shown gold indicators
+# whose first quote is one of the item's gold evidence sentences
+_NESTED = {"evidence_on_gold": ("evidence", "first_on_gold")}
 NOT_WORK_TAG = "not-work"
 
 
@@ -49,6 +52,8 @@ class Brief:
     spans: list[tuple[int, int, int]]  # evidence (start, end, hash(quote))
     cited: list[str]
     split: bool = False  # graded with a level distribution torn between two far-apart levels
+    shown: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # met/partial indicator -> its evidence spans
+    judged: frozenset[str] = frozenset()  # every indicator id the grade judges, whatever its status
 
     @classmethod
     def from_line(cls, d: Mapping[str, Any]) -> "Brief":
@@ -77,6 +82,11 @@ class Brief:
             ],
             cited=[str(c["id"]) for c in d.get("citations") or []],
             split=level is not None and split_levels(d.get("distribution")) is not None,
+            shown={
+                str(j["id"]): [(int(e["start"]), int(e["end"])) for e in j.get("evidence") or []]
+                for j in d.get("indicators") or [] if j.get("status") in ("met", "partial") and j.get("evidence")
+            },
+            judged=frozenset(str(j["id"]) for j in d.get("indicators") or []),
         )
 
 
@@ -113,6 +123,7 @@ class Tally:
     cost_usd: float = 0.0
     cached_repeats: int = 0
     failed: list[dict[str, Any]] = field(default_factory=list)
+    evidence: Counter = field(default_factory=Counter)  # gold / shown / first / any (see evidence_tally)
 
     def add(self, item: EvalItem, text: str, briefs: Sequence[Brief]) -> ItemOutcome:
         for repeat, b in enumerate(briefs, 1):
@@ -129,11 +140,57 @@ class Tally:
             if b.status == "failed":
                 self.failed.append({"id": item.id, "repeat": repeat, "reason": b.error or "unknown"})
         extras = item.extras()
+        if briefs and briefs[0].status == "graded":
+            self.evidence.update(evidence_tally(text, extras.get("gold_evidence"), briefs[0].shown, briefs[0].judged))
         return ItemOutcome(
             id=item.id, gold=item.level, lang=item.lang or briefs[0].language, tags=tuple(item.tags), pair=item.pair,
             not_work=extras.get("expected_status") == "insufficient_evidence" or NOT_WORK_TAG in item.tags,
             levels=[b.level for b in briefs], statuses=[b.status for b in briefs], split=briefs[0].split,
         )
+
+
+def _spans_of(text: str, quote: str) -> list[tuple[int, int]]:
+    spans, at = [], text.find(quote)
+    while quote and at >= 0:
+        spans.append((at, at + len(quote)))
+        at = text.find(quote, at + 1)
+    return spans
+
+
+def evidence_tally(text: str, gold: Any, shown: Mapping[str, Sequence[tuple[int, int]]], judged: Iterable[str]) -> Counter:
+    """How a graded item's quotes meet its gold evidence (the item's `gold_evidence`): per
+    indicator the grade judges (a principle id in the gold is not one) with gold quotes, `gold` +1;
+    if the grade shows it met or partial with quotes, `shown` +1, `first` +1 when its first quote
+    overlaps a gold sentence, `any` +1 when one does."""
+    c: Counter = Counter()
+    if not isinstance(gold, dict):
+        return c
+    judged = set(judged)
+    for ident, quotes in gold.items():
+        if ident not in judged:
+            continue
+        spans = [sp for q in quotes or [] if isinstance(q, str) for sp in _spans_of(text, q)]
+        if not spans:
+            continue
+        c["gold"] += 1
+        quoted = shown.get(ident) or []
+        if not quoted:
+            continue
+        hits = [any(s < g_end and g_start < e for g_start, g_end in spans) for s, e in quoted]
+        c["shown"] += 1
+        c["first"] += hits[0]
+        c["any"] += any(hits)
+    return c
+
+
+def evidence_figures(c: Mapping[str, int]) -> dict[str, Any] | None:
+    """extra.evidence of the report: None when no item has gold evidence."""
+    if not c.get("gold"):
+        return None
+    return {
+        "n_gold": c["gold"], "n_shown": c.get("shown", 0), "shown": m.share(c.get("shown", 0), c["gold"]),
+        "first_on_gold": m.share(c.get("first", 0), c.get("shown", 0)), "any_on_gold": m.share(c.get("any", 0), c.get("shown", 0)),
+    }
 
 
 # --------------------------------------------------------------------------- report
@@ -264,6 +321,8 @@ def build_report(
         "cached_repeats": tally.cached_repeats,
         "by_tag": {t: group_summary(v) for t, v in sorted(by_tag.items())},
         "quotes": {"valid": tally.quotes_ok, "total": tally.quotes},
+        # quotes against the items' gold evidence sentences (README "Evidence sentences")
+        "evidence": evidence_figures(tally.evidence),
         "citations": {
             "valid": None if existing_ids is None else n_cited - sum(c for i, c in tally.cited.items() if i not in existing_ids),
             "total": n_cited,
@@ -311,6 +370,9 @@ def parse_fail_under(text: str) -> dict[str, float]:
 
 def metric_value(report: Mapping[str, Any], name: str) -> Any:
     """A metric from the top level of a report or from its `extra`."""
+    if name in _NESTED:
+        outer, inner = _NESTED[name]
+        return (report.get("extra", {}).get(outer) or {}).get(inner)
     return report[name] if name in report else report.get("extra", {}).get(name)
 
 

@@ -130,6 +130,8 @@ def test_coverage_counts_failed_and_not_work_items_from_the_report() -> None:
         _coverage({"n": 3})  # an older report without the counts: no line
         _coverage({"extra": {"n_labeled": 20, "n_scored": 20, "split_grades": {
             "split": {"n_scored": 4, "accuracy": 0.5}, "rest": {"n_scored": 16, "accuracy": 0.75}}}})
+        _coverage({"extra": {"n_labeled": 20, "n_scored": 20, "evidence": {
+            "n_gold": 30, "n_shown": 24, "shown": 0.8, "first_on_gold": 0.625, "any_on_gold": 0.75}}})
 
     at = AppTest.from_function(script).run()
     assert [c.value for c in at.caption] == [
@@ -139,6 +141,9 @@ def test_coverage_counts_failed_and_not_work_items_from_the_report() -> None:
         "Accuracy, QWK, within one, MAE and Spearman are over the 20 stories given a level (of 20 with a gold level; "
         "0 answered insufficient evidence). 4 of the levels were torn between two far-apart levels (the \"split\" "
         "warning): accuracy 0.500 on them, 0.750 on the rest.",
+        "Accuracy, QWK, within one, MAE and Spearman are over the 20 stories given a level (of 20 with a gold level; "
+        "0 answered insufficient evidence). Evidence: of the 30 indicators whose gold evidence sentences the set gives, "
+        "24 were shown met or partial; the first quote is a gold sentence for 0.625 of them, some quote for 0.750.",
     ]
 
 

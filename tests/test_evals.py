@@ -52,7 +52,7 @@ class FakeEngine(Engine):
     """Levels from the text: 'LEVEL=3' -> LV.3 (+ `shift`); no marker -> insufficient evidence;
     CRASH raises; MODELFAIL returns a failed grade; FLIP alternates levels between calls;
     BADQUOTE gives a quote that is not story[start:end]; BADCITE cites an unknown id; SPLIT gives a
-    level distribution torn between LV.0 and LV.4."""
+    level distribution torn between LV.0 and LV.4; JUDGE3 also judges co.L3.1 (no evidence)."""
 
     def __init__(self, name: str = "fake", shift: int = 0, delay: float = 0.0) -> None:
         self.name = name
@@ -85,7 +85,8 @@ class FakeEngine(Engine):
             cites.append(Citation(id="co.L9.9", kind="indicator", source="test", text="made up"))
         return Grade(
             rubric=ref, status="graded", level=level, level_name=f"L{level}", confidence=0.8,
-            indicators=[IndicatorJudgment(id=f"co.L{level}.1", status="met", evidence=[Evidence(quote=quote, start=start, end=end)])],
+            indicators=[IndicatorJudgment(id=f"co.L{level}.1", status="met", evidence=[Evidence(quote=quote, start=start, end=end)])]
+            + ([IndicatorJudgment(id="co.L3.1", status="no_evidence")] if "JUDGE3" in story else []),
             citations=cites, language=language, engine=self.info, usage=usage,
             distribution=[0.45, 0.0, 0.0, 0.0, 0.55, 0.0] if "SPLIT" in story else None,
         )
@@ -152,6 +153,13 @@ def test_load_eval_set_keeps_extras_and_skips_blank_lines(tmp_path: Path) -> Non
         ('{"id": "  ", "text": "t"}', "blank"),
         ('{"id": "x", "text": "t", "level": 2, "expected_status": "insufficient_evidence"}', "must not have a level"),
         ('{"id": "s1", "text": "again", "level": 1}', "duplicate id 's1'"),
+        ('{"id": "x", "text": "I asked.", "level": 3, "indicators": ["co.L3.1"], "gold_evidence": ["I asked."]}', "map indicator ids"),
+        ('{"id": "x", "text": "I asked.", "level": 3, "indicators": ["co.L3.1"], "gold_evidence": {"co.L2.1": ["I asked."]}}',
+         "'co.L2.1', which is not in the line's 'indicators'"),
+        ('{"id": "x", "text": "I asked.", "level": 3, "indicators": ["co.L3.1"], "gold_evidence": {"co.L3.1": "I asked."}}',
+         "list of non-empty quotes"),
+        ('{"id": "x", "text": "I asked.", "level": 3, "indicators": ["co.L3.1"], "gold_evidence": {"co.L3.1": ["I called."]}}',
+         "quote 'I called.' is not in the story's text"),
     ],
 )
 def test_malformed_line_names_file_and_line(tmp_path: Path, line: str, message: str) -> None:
@@ -333,6 +341,34 @@ def test_split_grades_are_counted_against_the_rest(tmp_path: Path, settings: Set
     assert (sg["rest"]["n_scored"], sg["rest"]["accuracy"]) == (2, 1.0)
     md = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
     assert '(the "split" warning) | 0.500 | n=2 of 4 graded; the rest 1.000 |' in md
+
+
+def test_quotes_are_scored_against_the_items_gold_evidence(tmp_path: Path, settings: Settings) -> None:
+    """`extra.evidence` (README "Evidence sentences"): per indicator with gold sentences, whether the
+    grade shows it, and whether its first / any quote overlaps a gold sentence. The fake engine
+    quotes the 'LEVEL=n …' sentence for co.Ln.1."""
+    def with_gold(i: int, level: int, gold: dict[str, list[str]]) -> dict[str, Any]:
+        return {**story(i, level), "indicators": sorted(gold), "gold_evidence": gold}
+
+    on, off = "LEVEL=2 and then more.", "I talked with customers."
+    rows = [
+        with_gold(0, 2, {"co.L2.1": [on]}),  # shown, first quote on gold
+        with_gold(1, 2, {"co.L2.1": [off]}),  # shown, quote elsewhere
+        {**with_gold(2, 2, {"co.L3.1": [off], "co.L2.1": [off, on]}), "text": f"{off} {on} JUDGE3"},  # co.L3.1 judged, not shown
+        with_gold(5, 2, {"co.L2.1": [on], "co.p4": [off]}),  # co.p4: a principle, never judged, not counted
+        {**with_gold(3, 2, {"co.L2.1": [off]}), "text": "I talked with customers. No level here."},  # not graded: not counted
+        story(4, 1),  # no gold evidence
+    ]
+    report = run(write_set(tmp_path / "set.jsonl", rows), tmp_path / "out", settings)
+    assert report["extra"]["evidence"] == {"n_gold": 5, "n_shown": 4, "shown": 0.8, "first_on_gold": 0.75, "any_on_gold": 0.75}
+    md = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert "gold evidence sentence (items' `gold_evidence`) | 0.750 | any quote 0.750; 4/5 shown |" in md
+    assert check_thresholds(report, {"evidence_on_gold": 0.8}) == ["evidence_on_gold 0.750 < 0.8"]
+    assert check_thresholds(report, {"evidence_on_gold": 0.7}) == []
+    plain = run(write_set(tmp_path / "plain.jsonl", [story(0, 2)]), tmp_path / "plain", settings)
+    assert plain["extra"]["evidence"] is None
+    assert check_thresholds(plain, parse_fail_under("evidence_on_gold=0.5")) == [
+        "evidence_on_gold was not measured (nothing in this run to compute it on), wanted >= 0.5"]
 
 
 def test_repeats_deterministic_and_unstable(tmp_path: Path, settings: Settings) -> None:

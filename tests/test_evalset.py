@@ -111,3 +111,22 @@ def test_translations_of_train_stories_pair_with_their_originals(items) -> None:
         assert {t.lang, orig.lang} == {"ko", "en"} and (t.level, t.indicators) == (orig.level, orig.indicators), t.id
         assert t.tags == [*orig.tags, "translation"] and 80 <= len(t.text) <= 2500, t.id
         assert split_of(t) == split_of(orig) == "train", t.id
+
+
+def test_dev_and_held_out_stories_name_their_evidence_sentences(items) -> None:  # type: ignore[no-untyped-def]
+    """`gold_evidence` (README "Evidence sentences"): every labeled work story of dev and of the
+    held-out short stories names, for each of its indicators, the sentences that show it (quotes
+    in the text: checked on loading), and none of them is text addressed to the grader."""
+    from grader.evidence import split_sentences
+    from grader.signals import separate_directives
+
+    held = read_items([EVALS / "candidates" / "h-short-stories.jsonl"])
+    graded = [it for it in [*items, *held] if (it in held or split_of(it) == "dev") and it.level is not None]
+    assert len(graded) >= 370
+    for it in graded:
+        gold = it.extras().get("gold_evidence")
+        assert isinstance(gold, dict) and sorted(gold) == sorted(it.indicators), it.id
+        assert all(1 <= len(q) <= 3 for q in gold.values()), it.id
+        _, aside = separate_directives(it.text, split_sentences(it.text))
+        quoted = {q for qs in gold.values() for q in qs}
+        assert not [s.text for s in aside if any(s.text in q or q in s.text for q in quoted)], it.id

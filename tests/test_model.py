@@ -334,6 +334,41 @@ def test_markup_is_never_shown_as_detector_evidence(grader_settings: Settings) -
     assert quotes and not any("<script>" in q for q in quotes)
 
 
+def test_evidence_rank_reads_each_signal_and_holds_back_the_opening_line() -> None:
+    """README "Evidence sentences": signals standardised within the story, weighted; a higher
+    detector push, phrasing score, closeness or length each ranks a sentence higher, and the
+    opening sentence (a title more often than not) is held back."""
+    from grader.engines.local import EVIDENCE_WEIGHTS, evidence_rank
+
+    flat = np.zeros(4)
+    lengths = [40, 40, 40, 40]
+    base = evidence_rank(flat, flat, flat, lengths)
+    assert base[0] == EVIDENCE_WEIGHTS["opening"] < 0 and list(base[1:]) == [0, 0, 0]
+    for signal in ("detector", "phrasing", "meaning"):
+        bump = np.array([0.0, 0.0, 1.0, 0.0])
+        args = {"detector": flat, "phrasing": flat, "rel": flat} | {{"meaning": "rel"}.get(signal, signal): bump}
+        assert int(np.argmax(evidence_rank(args["detector"], args["phrasing"], args["rel"], lengths))) == 2, signal
+    assert int(np.argmax(evidence_rank(flat, None, flat, [40, 40, 90, 40]))) == 2
+    assert evidence_rank(np.array([5.0]), None, np.array([1.0]), [10]).tolist() == [0.0]  # one sentence: nothing to rank
+    # a strong opening sentence still wins over flat ones once its signals outweigh the hold-back
+    assert int(np.argmax(evidence_rank(np.array([9.0, 0, 0, 0]), np.array([9.0, 0, 0, 0]), flat, lengths))) == 0
+
+
+def test_detector_evidence_skips_the_opening_background_line(grader_settings: Settings) -> None:
+    """The opening line that only says who the writer is was quoted by the earlier ranking
+    (detector push alone); the sentences that show the behaviour are quoted instead."""
+    opening = "저는 작은 온라인 쇼핑몰의 CS 담당자로 3년째 일하고 있습니다."
+    story = (
+        f"{opening}\n환불 문의가 계속 늘어서 지난달 문의 200건을 직접 분류해 봤습니다. 절반 이상이 사이즈 표가 실제와 "
+        "달라서 생긴 문제였습니다. 그래서 상품 페이지의 사이즈 표를 실측 기준으로 다시 만들고, 고객 다섯 분께 새 표를 "
+        "보여 드리고 의견을 받았습니다. 그 뒤 두 달 동안 사이즈 관련 환불이 40% 줄었습니다."
+    )
+    g = grade(story, settings=grader_settings)
+    by_detector = [j for j in g.indicators if j.status in ("met", "partial") and j.note.startswith("detector")]
+    assert len(by_detector) >= 3, "several indicators are found by the detectors alone"
+    assert all(e.quote != opening for j in by_detector for e in j.evidence)
+
+
 def test_centring_brings_a_translation_closer_than_an_unrelated_story_in_the_same_language(grader_settings: Settings) -> None:
     """The reason for the language centres, on the real e5 vectors and the shipped centres: before
     centring, an unrelated Korean story is closer to a Korean story than its English translation

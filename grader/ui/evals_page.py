@@ -158,6 +158,10 @@ def _coverage(r: dict[str, Any]) -> None:
     split, rest = split_figures(x)
     if split.get("n_scored"):  # README "Split grades"
         lines.append(T("evals.coverage.split", n=split["n_scored"], acc=_fmt(split.get("accuracy")), rest=_fmt(rest.get("accuracy"))))
+    ev = x.get("evidence") or {}
+    if ev.get("n_shown"):  # README "Evidence sentences"
+        lines.append(T("evals.coverage.evidence", shown=ev["n_shown"], gold=ev.get("n_gold", 0),
+                       first=_fmt(ev.get("first_on_gold")), any=_fmt(ev.get("any_on_gold"))))
     st.caption(" ".join(lines))
 
 

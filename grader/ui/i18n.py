@@ -211,6 +211,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "{n} of the levels were torn between two far-apart levels (the \"split\" warning): accuracy {acc} on them, {rest} on the rest.",
         "ko": "{n}개는 레벨 모델이 멀리 떨어진 두 레벨 사이에서 갈렸습니다(\"갈림\" 경고). 이들의 정확도 {acc}, 나머지 {rest}.",
     },
+    "evals.coverage.evidence": {
+        "en": "Evidence: of the {gold} indicators whose gold evidence sentences the set gives, {shown} were shown met or partial; "
+              "the first quote is a gold sentence for {first} of them, some quote for {any}.",
+        "ko": "근거 문장: 정답 근거 문장이 있는 지표 {gold}개 중 {shown}개가 충족·부분 충족으로 표시되었고, "
+              "그중 첫 인용이 정답 문장인 비율 {first}, 인용 중 하나라도 정답 문장인 비율 {any}.",
+    },
     "evals.vs.closer": {"en": "closer", "ko": "가까워짐"},
     "evals.vs.further": {"en": "further", "ko": "멀어짐"},
     "evals.vs.same distance": {"en": "same distance", "ko": "차이 같음"},
