@@ -3,7 +3,7 @@
 export UV_PYTHON_DOWNLOADS := never
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PORT ?= 8501
-EVAL_GATE ?= qwk=0.70,within_one=0.90,evidence_on_gold=0.60
+EVAL_GATE ?= qwk=0.70,within_one=0.90,evidence_on_gold=0.70
 
 .PHONY: setup run test index eval-gate bench clean
 

@@ -44,7 +44,7 @@ def register(app: typer.Typer) -> None:
     @app.command(short_help="Train the offline level model (deterministic).")
     def train(
         data: Annotated[Optional[list[Path]], typer.Argument(help="Train-split JSONL files (default evals/*.train.jsonl).")] = None,
-        out: Annotated[Optional[Path], typer.Option("--out", help="Where to write the model JSON (default: the shipped one).")] = None,
+        out: Annotated[Optional[Path], typer.Option("--out", help="Where to write the model JSON (default: the shipped one); the evidence matchers go beside it as STEM.evidence.json.")] = None,
         rubric: Annotated[Optional[str], typer.Option("--rubric", "-r", help="Rubric id.")] = None,
         check: Annotated[bool, typer.Option("--check", help="Don't write: exit 1 unless the result equals the shipped file byte for byte.")] = False,
     ) -> None:
@@ -54,7 +54,8 @@ def register(app: typer.Typer) -> None:
         from grader.grading import get_rubric
         from grader.index import ensure_index
         from grader.model import MODELS_DIR
-        from grader.training import dump, read_items, split_of, train as fit
+        from grader.evidence_model import dump as dump_matchers
+        from grader.training import analyse_items, dump, evidence_artifact, label_of, read_items, split_of, train as fit
 
         settings = Settings.from_env()
         r = get_rubric(rubric, settings)
@@ -66,20 +67,31 @@ def register(app: typer.Typer) -> None:
         if leaked:
             raise BadInputError(f"{len(leaked)} items are not in the train split by the split rule (e.g. {leaked[0]}): refusing to train on them")
         ensure_index(settings)
+        labeled = [it for it in items if label_of(it) is not None]
         with progress_bar("analysing stories") as bar:
-            task = bar.add_task("train", total=len(items))
-            art = fit(items, r, settings, progress=lambda d, t: bar.update(task, completed=d, total=t))
-        text = dump(art)
+            task = bar.add_task("train", total=len(labeled))
+            analysed = analyse_items(labeled, r, settings, progress=lambda d, t: bar.update(task, completed=d, total=t))
+        art = fit(items, r, settings, analysed=analysed)
+        evidence = evidence_artifact(labeled, analysed, r, art["indicator_ids"], art.get("embedding_probe"))
         target = out or MODELS_DIR / f"{r.id}.json"
+        # the evidence matchers go beside the level model (README "Evidence sentences")
+        evidence_target = target.with_name(f"{target.stem}.evidence.json")
+        files = [(target, dump(art), art), (evidence_target, dump_matchers(evidence), evidence)]
         if check:
-            same = target.is_file() and target.read_text(encoding="utf-8") == text
-            console.print(f"{target}: {'identical' if same else 'DIFFERENT'} (data hash {art['data_hash'][:12]}, n={art['n_train']})")
-            if not same:
-                console.print(check_hint(target, art))
-            raise typer.Exit(0 if same else 1)
+            all_same = True
+            for path, text, a in files:
+                same = path.is_file() and path.read_text(encoding="utf-8") == text
+                all_same &= same
+                n = a.get("n_train", a.get("n_stories"))
+                console.print(f"{path}: {'identical' if same else 'DIFFERENT'} (data hash {a['data_hash'][:12]}, n={n})")
+                if not same:
+                    console.print(check_hint(path, a))
+            raise typer.Exit(0 if all_same else 1)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
+        for path, text, _ in files:
+            path.write_text(text, encoding="utf-8")
         err.print(f"wrote {target} (n={art['n_train']}, {len(art['indicator_ids'])} indicator detectors, data hash {art['data_hash'][:12]})")
+        err.print(f"wrote {evidence_target} (evidence matchers, {evidence['n_stories']} stories with gold evidence)")
 
     @app.command(short_help="Split labeled stories into train/dev/test files.")
     def split(

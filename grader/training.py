@@ -120,10 +120,12 @@ class Analysed:
     signals: np.ndarray  # (n_items, n_signals)
     dim: int
     texts: list[str] | None = None
+    spans: list[list[tuple[int, int]]] | None = None  # each kept sentence's (start, end) in the story
 
     def subset(self, rows: Sequence[int]) -> "Analysed":
         texts = None if self.texts is None else [self.texts[k] for k in rows]
-        return Analysed([self.vectors[k] for k in rows], [self.langs[k] for k in rows], self.signals[list(rows)], self.dim, texts)
+        spans = None if self.spans is None else [self.spans[k] for k in rows]
+        return Analysed([self.vectors[k] for k in rows], [self.langs[k] for k in rows], self.signals[list(rows)], self.dim, texts, spans)
 
 
 def analyse_items(
@@ -131,9 +133,10 @@ def analyse_items(
 ) -> Analysed:
     """Run the offline engine's analysis over each story (the slow part: one e5 pass each)."""
     engine = LocalEngine(settings)
-    vectors, langs, rows, texts = [], [], [], []
+    vectors, langs, rows, texts, spans = [], [], [], [], []
     for k, it in enumerate(items):
         a = engine.analyse(it.text, rubric)
+        spans.append([(s.start, s.end) for s in a.sentences])
         vectors.append(np.asarray(a.vectors, dtype=np.float32))
         langs.append(list(a.langs))
         texts.append(story_text(a.sentences))
@@ -141,7 +144,32 @@ def analyse_items(
         if progress:
             progress(k + 1, len(items))
     dim = len(a.story_vector) if items else 0
-    return Analysed(vectors, langs, np.asarray(rows, dtype=np.float64).reshape(len(items), -1), dim, texts)
+    return Analysed(vectors, langs, np.asarray(rows, dtype=np.float64).reshape(len(items), -1), dim, texts, spans)
+
+
+def evidence_artifact(
+    labeled: Sequence[EvalItem], analysed: Analysed, rubric: Rubric, indicator_ids: Sequence[str], probe: str | None,
+) -> dict[str, Any]:
+    """Fit the evidence matchers (grader.evidence_model) on the labeled items that carry
+    `gold_evidence`, over the analysis the level model was trained on (`analyse_items`).
+    `probe`: this machine's embedding probe. Returns the JSON artifact."""
+    from grader.evidence_model import artifact as matcher_artifact
+    from grader.evidence_model import evidence_hash, fit_matchers, gold_targets
+
+    if analysed.spans is None or len(analysed.spans) != len(labeled):
+        raise ValueError("the analysis has no sentence spans for these items: analyse them with analyse_items")
+    stories, used = [], []
+    for k, it in enumerate(labeled):
+        gold = it.extras().get("gold_evidence")
+        if gold:
+            stories.append((analysed.vectors[k], gold_targets(it.text, analysed.spans[k], gold)))
+            used.append((it.id, it.text, gold))
+    coef, intercept, counts = fit_matchers(stories, indicator_ids, analysed.dim)
+    meta = {
+        "n_stories": len(used), "stories_per_indicator": counts, "data_hash": evidence_hash(used),
+        "embedding_probe": probe, "trained_by": "grader train",
+    }
+    return matcher_artifact(rubric.id, rubric.version, indicator_ids, coef, intercept, meta)
 
 
 PROBE_TEXTS = ("고객 인터뷰에서 근본 원인을 찾았습니다.", "We shipped the fix and tickets halved.")
@@ -404,7 +432,9 @@ def dump(art: dict[str, Any]) -> str:
     return json.dumps(art, ensure_ascii=False, indent=0, sort_keys=True) + "\n"
 
 
-E5_DERIVED = ("centres", "detect", "work", "level")  # the parts of an artifact computed from e5 vectors
+# the parts of an artifact computed from e5 vectors: the level model's layers, and the evidence
+# matchers' weights
+E5_DERIVED = ("centres", "detect", "work", "level", "coef", "intercept")
 E5_TOLERANCE = 0.15  # largest relative difference of an e5-derived row allowed between two CPU kinds
 
 

@@ -113,16 +113,18 @@ def test_translations_of_train_stories_pair_with_their_originals(items) -> None:
         assert split_of(t) == split_of(orig) == "train", t.id
 
 
-def test_dev_and_held_out_stories_name_their_evidence_sentences(items) -> None:  # type: ignore[no-untyped-def]
-    """`gold_evidence` (README "Evidence sentences"): every labeled work story of dev and of the
-    held-out short stories names, for each of its indicators, the sentences that show it (quotes
-    in the text: checked on loading), and none of them is text addressed to the grader."""
+def test_train_dev_and_held_out_stories_name_their_evidence_sentences(items) -> None:  # type: ignore[no-untyped-def]
+    """`gold_evidence` (README "Evidence sentences"): every labeled work story of train, dev and
+    the held-out short stories names, for each of its indicators, the sentences that show it
+    (quotes in the text: checked on loading), and none of them is text addressed to the grader.
+    Test stories have none: nothing is fitted or chosen on them."""
     from grader.evidence import split_sentences
     from grader.signals import separate_directives
 
     held = read_items([EVALS / "candidates" / "h-short-stories.jsonl"])
-    graded = [it for it in [*items, *held] if (it in held or split_of(it) == "dev") and it.level is not None]
-    assert len(graded) >= 370
+    graded = [it for it in [*items, *held] if (it in held or split_of(it) != "test") and it.level is not None]
+    assert len(graded) >= 950
+    assert not [it.id for it in items if split_of(it) == "test" and "gold_evidence" in it.extras()]
     for it in graded:
         gold = it.extras().get("gold_evidence")
         assert isinstance(gold, dict) and sorted(gold) == sorted(it.indicators), it.id

@@ -18,6 +18,7 @@ import numpy as np
 
 from grader.config import Settings
 from grader.engines.base import Engine
+from grader.evidence_model import usable_matchers
 from grader.errors import IndexError_
 from grader.evidence import Sentence, detect_language, split_sentences
 from grader.features import centred, story_features
@@ -35,7 +36,8 @@ SIM_PARTIAL = 0.045  # similarity above the sentence's mean over indicators that
 MAX_EVIDENCE = 2
 # weights of evidence_rank: a logistic fit on the dev split's gold evidence sentences, rounded
 # (README "Evidence sentences"; checked on the held-out short stories)
-EVIDENCE_WEIGHTS = {"detector": 0.25, "phrasing": 0.3, "meaning": 0.27, "length": 0.55, "opening": -1.0}
+# and of the evidence matchers (grader.evidence_model), chosen on dev among 1, 2, 3 and 5
+EVIDENCE_WEIGHTS = {"detector": 0.25, "phrasing": 0.3, "meaning": 0.27, "length": 0.55, "opening": -1.0, "matcher": 3.0}
 REPEAT_MIN_WORDS = 3  # a repeated sentence this long or longer counts once (drop_repeats)
 MIN_WORDS = 5  # fewer words than this (ㅋㅋㅋ, one-letter words, symbols, numbers and markup don't count): nothing to grade
 _MARKUP = re.compile(r"<[^>]*>")
@@ -73,18 +75,23 @@ def _z(v: np.ndarray) -> np.ndarray:
     return (v - v.mean()) / sd if sd > 0 else np.zeros_like(v, dtype=np.float64)
 
 
-def evidence_rank(detector: np.ndarray, phrasing: np.ndarray | None, rel: np.ndarray, lengths: list[int]) -> np.ndarray:
+def evidence_rank(
+    detector: np.ndarray, phrasing: np.ndarray | None, rel: np.ndarray, lengths: list[int], matcher: np.ndarray | None = None,
+) -> np.ndarray:
     """One number per sentence, higher = better evidence of an indicator the detectors found.
     Each signal is standardised within the story, then weighted (EVIDENCE_WEIGHTS): the e5
     detector's push from that sentence, the phrasing detector on the sentence alone, closeness
-    in meaning to the indicator's text, and length (log characters); the story's opening
-    sentence (a title or greeting, more often than not) is held back."""
+    in meaning to the indicator's text, length (log characters) and, with the shipped evidence
+    matchers, their score (the strongest); the story's opening sentence (a title or greeting,
+    more often than not) is held back."""
     w = EVIDENCE_WEIGHTS
     n = len(detector)
     rank = w["detector"] * _z(np.asarray(detector, dtype=np.float64)) + w["meaning"] * _z(np.asarray(rel, dtype=np.float64))
     rank += w["length"] * _z(np.log1p(np.asarray(lengths, dtype=np.float64)))
     if phrasing is not None:
         rank += w["phrasing"] * _z(np.asarray(phrasing, dtype=np.float64))
+    if matcher is not None:
+        rank += w["matcher"] * _z(np.asarray(matcher, dtype=np.float64))
     if n > 1:
         rank[0] += w["opening"]
     return rank
@@ -233,9 +240,12 @@ class LocalEngine(Engine):
     def judge_with_model(self, story: str, a: Analysis, cue_judgments: list[IndicatorJudgment], model: LevelModel, p: Prediction) -> list[IndicatorJudgment]:
         """Indicator statuses from the trained detectors. Evidence: the sentences with the
         behaviour cue when there is one, else the best sentences by `evidence_rank`."""
-        scores = model.sentence_scores(centred(a.vectors, a.langs, model.centres))
+        vectors = centred(a.vectors, a.langs, model.centres)
+        scores = model.sentence_scores(vectors)
         # each sentence on its own through the phrasing detectors (one TF-IDF row per sentence)
         phrasing = model.ngram.logits([s.text for s in a.sentences]) if model.ngram is not None and len(a.sentences) else None
+        matchers = usable_matchers(model)
+        matched = matchers.scores(a.vectors) if matchers is not None else None
         by_id = {j.id: j for j in cue_judgments}
         out: list[IndicatorJudgment] = []
         for i, ident in enumerate(model.indicator_ids):
@@ -251,7 +261,7 @@ class LocalEngine(Engine):
                 evidence, note = cue.evidence, f"{cue.note}; detector {prob:.2f}"
             elif status in ("met", "partial") and len(a.sentences):
                 said = phrasing[:, model.ngram.outputs.index(ident)] if phrasing is not None and model.ngram is not None else None
-                top = self._model_evidence(scores[:, i], said, a.rel[:, i], a.sentences)
+                top = self._model_evidence(scores[:, i], said, a.rel[:, i], a.sentences, matched[:, i] if matched is not None else None)
                 evidence = [self._evidence(story, a.sentences[j]) for j in top]
                 note = f"detector {prob:.2f}: the sentences that show it best by the detectors"
             elif status == "not_met":
@@ -262,11 +272,13 @@ class LocalEngine(Engine):
         return out
 
     @staticmethod
-    def _model_evidence(detector: np.ndarray, phrasing: np.ndarray | None, rel: np.ndarray, sentences: list[Sentence]) -> list[int]:
+    def _model_evidence(
+        detector: np.ndarray, phrasing: np.ndarray | None, rel: np.ndarray, sentences: list[Sentence], matcher: np.ndarray | None = None,
+    ) -> list[int]:
         """The sentences to quote for an indicator the detectors (not a cue) found: ranked by
         `evidence_rank` among those with some words once markup is removed (so markup that
         happens to score is not shown as evidence)."""
-        rank = evidence_rank(detector, phrasing, rel, [len(s.text) for s in sentences])
+        rank = evidence_rank(detector, phrasing, rel, [len(s.text) for s in sentences], matcher)
         order = [int(j) for j in np.argsort(-rank, kind="stable")]
         return [j for j in order if _wordy(sentences[j].text)][:MAX_EVIDENCE] or order[:1]
 
