@@ -6,7 +6,8 @@ topic well and the turn of a sentence poorly ("I gave up my commission for the c
 instead: TF-IDF over 2–4-character pieces within words (scikit-learn's `char_wb`, which needs
 no word splitter for Korean), and one logistic score per rubric indicator plus one per level
 boundary ("above LV.k"). Their probabilities are extra inputs of the level layer; the
-indicators' statuses and evidence still come from the e5 detectors and the cues.
+indicators' statuses still come from the e5 detectors and the cues, and each sentence's own
+scores are one of the signals that choose the quoted evidence (`evidence_rank`).
 
 Only the sentences the grade is made of are read: sentences addressed to the grader (prompt
 injection) and repeated sentences are dropped before, as everywhere else.
