@@ -41,14 +41,14 @@ def check_hint(target: Path, art: dict[str, Any]) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command(short_help="Train the offline level model (deterministic).")
+    @app.command(short_help="Train the offline level model and evidence matchers (deterministic).")
     def train(
         data: Annotated[Optional[list[Path]], typer.Argument(help="Train-split JSONL files (default evals/*.train.jsonl).")] = None,
         out: Annotated[Optional[Path], typer.Option("--out", help="Where to write the model JSON (default: the shipped one); the evidence matchers go beside it as STEM.evidence.json.")] = None,
         rubric: Annotated[Optional[str], typer.Option("--rubric", "-r", help="Rubric id.")] = None,
-        check: Annotated[bool, typer.Option("--check", help="Don't write: exit 1 unless the result equals the shipped file byte for byte.")] = False,
+        check: Annotated[bool, typer.Option("--check", help="Don't write: exit 1 unless both results equal the shipped files byte for byte.")] = False,
     ) -> None:
-        """Train the offline level model (deterministic: same data, same bytes)."""
+        """Train the offline level model and the evidence matchers (deterministic: same data, same bytes)."""
         from grader.cli import err, out as console, progress_bar
         from grader.errors import BadInputError
         from grader.grading import get_rubric
