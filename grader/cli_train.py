@@ -54,7 +54,6 @@ def register(app: typer.Typer) -> None:
         from grader.grading import get_rubric
         from grader.index import ensure_index
         from grader.model import MODELS_DIR
-        from grader.evidence_model import dump as dump_matchers
         from grader.training import analyse_items, dump, evidence_artifact, label_of, read_items, split_of, train as fit
 
         settings = Settings.from_env()
@@ -76,7 +75,7 @@ def register(app: typer.Typer) -> None:
         target = out or MODELS_DIR / f"{r.id}.json"
         # the evidence matchers go beside the level model (README "Evidence sentences")
         evidence_target = target.with_name(f"{target.stem}.evidence.json")
-        files = [(target, dump(art), art), (evidence_target, dump_matchers(evidence), evidence)]
+        files = [(target, dump(art), art), (evidence_target, dump(evidence), evidence)]
         if check:
             all_same = True
             for path, text, a in files:

@@ -13,6 +13,7 @@ from typing import Any
 
 from grader import metrics as m
 from grader.errors import BadInputError
+from grader.evidence_model import quote_spans
 from grader.levels import split_levels
 from grader.types import EvalItem
 
@@ -149,14 +150,6 @@ class Tally:
         )
 
 
-def _spans_of(text: str, quote: str) -> list[tuple[int, int]]:
-    spans, at = [], text.find(quote)
-    while quote and at >= 0:
-        spans.append((at, at + len(quote)))
-        at = text.find(quote, at + 1)
-    return spans
-
-
 def evidence_tally(text: str, gold: Any, shown: Mapping[str, Sequence[tuple[int, int]]], judged: Iterable[str]) -> Counter:
     """How a graded item's quotes meet its gold evidence (the item's `gold_evidence`): per
     indicator the grade judges (a principle id in the gold is not one) with gold quotes, `gold` +1;
@@ -169,7 +162,7 @@ def evidence_tally(text: str, gold: Any, shown: Mapping[str, Sequence[tuple[int,
     for ident, quotes in gold.items():
         if ident not in judged:
             continue
-        spans = [sp for q in quotes or [] if isinstance(q, str) for sp in _spans_of(text, q)]
+        spans = quote_spans(text, quotes)
         if not spans:
             continue
         c["gold"] += 1

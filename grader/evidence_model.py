@@ -35,17 +35,24 @@ def _centre_story(vectors: np.ndarray) -> np.ndarray:
     return v - v.mean(axis=0, keepdims=True) if len(v) else v
 
 
+def quote_spans(text: str, quotes: Any) -> list[tuple[int, int]]:
+    """(start, end) of every occurrence in `text` of each quote (non-strings and blanks skipped)."""
+    spans: list[tuple[int, int]] = []
+    for q in quotes or []:
+        at = text.find(q) if isinstance(q, str) and q else -1
+        while at >= 0:
+            spans.append((at, at + len(q)))
+            at = text.find(q, at + 1)
+    return spans
+
+
 def gold_targets(text: str, spans: Sequence[tuple[int, int]], gold: Any) -> dict[str, list[int]]:
     """{indicator: indices of the story's sentences (by span) that overlap its gold quotes}."""
     out: dict[str, list[int]] = {}
     if not isinstance(gold, dict):
         return out
     for ident, quotes in gold.items():
-        hits: list[tuple[int, int]] = []
-        for q in quotes or []:
-            at = text.find(q) if isinstance(q, str) and q else -1
-            if at >= 0:
-                hits.append((at, at + len(q)))
+        hits = quote_spans(text, quotes)
         out[str(ident)] = [k for k, (s, e) in enumerate(spans) if any(s < he and hs < e for hs, he in hits)]
     return out
 
@@ -61,7 +68,8 @@ def evidence_hash(rows: Sequence[tuple[str, str, Any]]) -> str:
 def fit_matchers(
     stories: Sequence[tuple[np.ndarray, dict[str, list[int]]]], indicator_ids: Sequence[str], dim: int,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
-    """stories: (centred sentence vectors (S, dim), {indicator: gold sentence indices}). Returns
+    """stories: (sentence vectors (S, dim), centred here by their story's mean; {indicator: gold
+    sentence indices}). Returns
     coef (I, dim), intercept (I,) and the number of stories per indicator. An indicator without
     both gold and other sentences in some story keeps zero weights (it then ranks nothing)."""
     from sklearn.linear_model import LogisticRegression
@@ -102,20 +110,17 @@ def artifact(
     }
 
 
-def dump(art: Mapping[str, Any]) -> str:
-    return json.dumps(art, ensure_ascii=False, indent=0, sort_keys=True) + "\n"
-
-
 @dataclass(frozen=True)
 class EvidenceMatchers:
     indicator_ids: tuple[str, ...]
     coef: np.ndarray  # (n_indicators, dim)
 
-    def scores(self, centred_vectors: np.ndarray) -> np.ndarray:
-        """(n_sentences, n_indicators): how much each sentence looks like the evidence of each indicator."""
-        if not len(centred_vectors):
+    def scores(self, vectors: np.ndarray) -> np.ndarray:
+        """(n_sentences, n_indicators): how much each sentence of a story (its e5 vectors, centred
+        here by the story's mean) looks like the evidence of each indicator."""
+        if not len(vectors):
             return np.zeros((0, len(self.indicator_ids)))
-        return _centre_story(centred_vectors) @ self.coef.T
+        return _centre_story(vectors) @ self.coef.T
 
 
 def load_matchers(path: Path) -> EvidenceMatchers:
@@ -127,10 +132,11 @@ def load_matchers(path: Path) -> EvidenceMatchers:
     return EvidenceMatchers(ids, coef)
 
 
-def matchers_path(rubric_id: str, models_dir: Path | None = None) -> Path:
+def matchers_path(rubric_id: str) -> Path:
+    """Beside the level model (`grader train` writes STEM.evidence.json next to STEM.json)."""
     from grader.model import MODELS_DIR
 
-    return (models_dir or MODELS_DIR) / f"{rubric_id}.evidence.json"
+    return MODELS_DIR / f"{rubric_id}.evidence.json"
 
 
 @lru_cache(maxsize=8)

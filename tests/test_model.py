@@ -546,8 +546,8 @@ def test_the_engine_quotes_what_the_evidence_matchers_point_to(grader_settings: 
     )
 
     class LastSentence(EvidenceMatchers):
-        def scores(self, centred_vectors: np.ndarray) -> np.ndarray:
-            out = np.zeros((len(centred_vectors), len(self.indicator_ids)))
+        def scores(self, vectors: np.ndarray) -> np.ndarray:
+            out = np.zeros((len(vectors), len(self.indicator_ids)))
             out[-1] = 1.0
             return out
 
