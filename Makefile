@@ -4,6 +4,8 @@ export UV_PYTHON_DOWNLOADS := never
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PORT ?= 8501
 EVAL_GATE ?= qwk=0.70,within_one=0.90,evidence_on_gold=0.70
+# test processes (pytest-xdist): the five-minute retrain test runs beside the rest
+TEST_WORKERS ?= 2
 
 .PHONY: setup run test index eval-gate bench clean
 
@@ -18,7 +20,7 @@ run: index
 	$(UV) run streamlit run app.py --server.headless true --server.port $(PORT) --browser.gatherUsageStats false
 
 test: setup
-	$(UV) run pytest -q
+	$(UV) run pytest -q -n $(TEST_WORKERS) --dist worksteal
 	$(MAKE) --no-print-directory eval-gate
 
 # CI gate: the offline engine on the dev split must stay above the thresholds

@@ -59,3 +59,10 @@ def srv(server: FakeLLMServer) -> Iterator[FakeLLMServer]:
     server.responder = None
     yield server
     assert not server.queue, "scripted replies left unused"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The slow tests first: with `-n 2 --dist worksteal` (make test) one worker starts the
+    five-minute retrain at once while the other takes everything else, instead of the retrain
+    starting last and running alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
