@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from grader.config import Settings
-from grader.console import err, out
+from grader.console import err, out, shown
 from grader.errors import BadInputError, GraderError
 from grader.render import STATUS_MARK, one_line
 from grader.types import Grade
@@ -52,7 +52,7 @@ def _read_story(file: str | None) -> bytes:
 
 def _print_grade(grade: Grade) -> None:
     if grade.status == "failed":
-        err.print(f"[red]failed:[/red] {grade.error}")
+        err.print(shown("failed: ", "red") + shown(grade.error))
         return
     if grade.status == "insufficient_evidence":
         out.print("[yellow]Insufficient evidence[/yellow]: the text does not show how you work with customers; no level given.")
@@ -64,26 +64,26 @@ def _print_grade(grade: Grade) -> None:
         out.print(f"[bold]LV.{grade.level} {grade.level_name}[/bold]  confidence {grade.confidence:.2f}")
         if grade.rule_level is not None and grade.model_level is not None and grade.rule_level != grade.model_level:
             out.print(f"[dim]indicator rule says LV.{grade.rule_level}; level model says LV.{grade.model_level}[/dim]")
-    shown = [j for j in grade.indicators if j.status != "no_evidence"]
-    if shown:
+    listed = [j for j in grade.indicators if j.status != "no_evidence"]
+    if listed:
         table = Table(title="Indicators", show_lines=False)
         table.add_column("id")
         table.add_column("status")
         table.add_column("evidence (quoted from the story)", overflow="fold")
-        for j in shown:
-            table.add_row(j.id, f"{STATUS_MARK[j.status]} {j.status}", "\n".join(f"“{e.quote}”" for e in j.evidence))
+        for j in listed:
+            table.add_row(j.id, f"{STATUS_MARK[j.status]} {j.status}", shown("\n".join(f"“{e.quote}”" for e in j.evidence)))
         out.print(table)
     for title, items in (("Strengths", grade.feedback.strengths), ("Gaps", grade.feedback.gaps), ("Next steps", grade.feedback.next_steps)):
         if items:
             out.print(f"[bold]{title}[/bold]")
             for x in items:
-                out.print(f"  • {x}", markup=False, highlight=False)
+                out.print(shown(f"  • {x}"), highlight=False)
     if grade.citations:
         out.print("[bold]Citations[/bold]")
         for c in grade.citations:
-            out.print(f"  [{c.id}] {c.kind} — {c.location}: {one_line(c.text, 140, heading=c.location)}", markup=False, highlight=False)
+            out.print(shown(f"  [{c.id}] {c.kind} — {c.location}: {one_line(c.text, 140, heading=c.location)}"), highlight=False)
     for w in grade.warnings:
-        out.print(f"[dim]note: {w}[/dim]")
+        out.print(shown(f"note: {w}", "dim"), highlight=False)
 
 
 @app.command()
@@ -143,17 +143,23 @@ def search(
     text: Annotated[str, typer.Argument(help="Query text (Korean or English).")],
     k: Annotated[int, typer.Option("-k", min=1, max=50, help="How many results.")] = 5,
     kind: Annotated[Optional[list[str]], typer.Option("--kind", help="indicator, principle or passage (repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per hit (id, kind, score, source, location, text).")] = False,
 ) -> None:
     """Show the criteria and passages closest to TEXT, with scores."""
     from grader.index import check_search, ensure_index
 
     check_search(text, kind)  # before the index is opened or built
     hits = ensure_index(Settings.from_env()).search(text, k=k, kinds=kind)
+    if as_json:
+        for h in hits:
+            sys.stdout.write(json.dumps({"id": h.id, "kind": h.kind, "score": round(h.score, 4), "source": h.source,
+                                         "location": h.location, "text": h.text}, ensure_ascii=False) + "\n")
+        return
     table = Table()
     for col in ("score", "id", "kind", "source / location", "text"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col == "id")
     for h in hits:
-        table.add_row(f"{h.score:.3f}", h.id, h.kind, h.location or h.source, one_line(h.text, 160, heading=h.location or ""))
+        table.add_row(f"{h.score:.3f}", shown(h.id), h.kind, shown(h.location or h.source), shown(one_line(h.text, 160, heading=h.location or "")))
     out.print(table)
 
 

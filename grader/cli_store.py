@@ -9,10 +9,9 @@ from typing import Annotated, Optional
 import typer
 from rich.cells import cell_len
 from rich.table import Table
-from rich.text import Text
 
 from grader.config import Settings
-from grader.console import err, out
+from grader.console import err, out, shown
 from grader.errors import BadInputError
 from grader.render import when
 
@@ -42,12 +41,12 @@ def history(
         if not runs:
             err.print(NO_EVAL_RUNS.format(path=store.path), markup=False, highlight=False)
             return
-        table = Table(title=f"eval runs started in the app ({store.path}; output folders: --json)")
+        table = Table(title=shown(f"eval runs started in the app ({store.path}; output folders: --json)"))
         for col in ("run", "time", "file", "engine", "×", "n", "acc.", "qwk", "±1"):
             table.add_column(col, no_wrap=col in ("run", "time"), overflow="fold")
         fmt = lambda v: "–" if v is None else f"{v:.2f}"  # noqa: E731
         for r in runs:
-            table.add_row(r.id, when(r.created_at), Path(r.file).name, r.engine, str(r.repeats), str(r.n or "–"),
+            table.add_row(r.id, when(r.created_at), shown(Path(r.file).name), r.engine, str(r.repeats), str(r.n or "–"),
                           fmt(r.accuracy), fmt(r.qwk), fmt(r.within_one))
         out.print(table)
         return
@@ -57,10 +56,10 @@ def history(
             sys.stdout.write(r.model_dump_json() + "\n")
         return
     if not records:
-        err.print(f"no stored gradings in {store.path} (the app stores a story only when its author ticks “save / share”)")
+        err.print(shown(f"no stored gradings in {store.path} (the app stores a story only when its author ticks “save / share”)"))
         return
     unshared = any(not r.shared for r in records)
-    table = Table(title=f"stored gradings ({store.path})", caption="* saved, not shared with coaches" if unshared else None)
+    table = Table(title=shown(f"stored gradings ({store.path})"), caption="* saved, not shared with coaches" if unshared else None)
     cols = ["#", "time", "lang", "engine", "level", "conf.", "coach"]
     rows = []
     for r in records:
@@ -74,7 +73,7 @@ def history(
         table.add_column(col, no_wrap=True)
     table.add_column("story", no_wrap=True)
     for row, r in zip(rows, records):
-        story = Text(" ".join(r.story.split()))
+        story = shown(" ".join(r.story.split()))
         story.truncate(room, overflow="ellipsis")
         table.add_row(*row, story)
     out.print(table)
@@ -103,7 +102,7 @@ def export(
             output.write_text(text, encoding="utf-8")
         except OSError as exc:
             raise BadInputError(f"cannot write {output}: {exc.strerror or exc}") from None
-        err.print(f"wrote {len(records)} reviewed item(s) to {output}")
+        err.print(shown(f"wrote {len(records)} reviewed item(s) to {output}"))
     if not records:
         err.print("no reviewed gradings yet: coaches review shared gradings on the app's Review page")
 

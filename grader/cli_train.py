@@ -108,9 +108,17 @@ def register(app: typer.Typer) -> None:
         from collections import Counter
 
         from grader.cli import err
+        from grader.errors import BadInputError
         from grader.training import read_items, split_of, write_splits
 
         items = read_items(files)
-        paths = write_splits(items, out, stem, force=force)
+        if not items:
+            raise BadInputError(f"no stories in {', '.join(str(f) for f in files)}: nothing to split")
+        if out.exists() and not out.is_dir():
+            raise BadInputError(f"--out {out} is a file: pass a folder for the split files")
+        try:
+            paths = write_splits(items, out, stem, force=force)
+        except OSError as exc:
+            raise BadInputError(f"cannot write the split files in {out}: {exc.strerror or exc}") from None
         counts = Counter(split_of(it) for it in items)
-        err.print(f"wrote {', '.join(f'{p} ({counts[s]})' for s, p in paths.items())}")
+        err.print(f"wrote {', '.join(f'{p} ({counts[s]})' for s, p in paths.items())}", markup=False, highlight=False)

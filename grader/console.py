@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 from rich.console import Console
+from rich.text import Text
 
 BROKEN_PIPE_EXIT = 141  # what a shell reports for a command whose reader went away (128 + SIGPIPE)
 
@@ -26,3 +28,14 @@ err = Console(stderr=True)
 # whatever reads the log); tables still lay out to the width. At a terminal, text wraps.
 for _console in (out, err):
     _console.soft_wrap = not _console.is_terminal
+
+
+# C0 controls but tab and newline, DEL, C1 controls: an escape sequence in a story would clear or
+# recolour the reader's terminal
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def shown(text: object, style: str = "") -> Text:
+    """Text from a story, a document or a path as it is printed: never read as console markup
+    ("[/]" and "[red]" stay as written) and control characters made visible ("\\x1b")."""
+    return Text(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text)), style=style)

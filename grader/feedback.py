@@ -38,6 +38,10 @@ _W = {
     "en": {
         "too_few_words": "only {n} word(s) to read (ㅋㅋ, one-letter words, symbols, numbers and markup don't count): "
         "write a few sentences about something you did at work",
+        "other_language": "this does not read as Korean or English, the two languages the grader reads: "
+        "write the story in one of them",
+        "too_few_words_aside": "only {n} word(s) left to read once the sentences addressed to the grader are set aside: "
+        "write a few sentences about something you did at work",
         "as_customer": "reads as told by a customer, not by the one serving: {quotes}: the grader needs your own account of how you work",
         "set_aside": "ignored {n} sentence(s) addressed to the grader, not about work: {quotes}",
         "mixed": "mixed: indifference (LV.0) behaviour appears beside the graded level",
@@ -48,6 +52,8 @@ _W = {
     "ko": {
         "too_few_words": "읽을 수 있는 낱말이 {n}개뿐입니다(ㅋㅋ, 한 글자 낱말, 기호, 숫자, 마크업은 세지 않습니다). "
         "직장에서 직접 한 일을 몇 문장으로 적어 주세요",
+        "other_language": "한국어나 영어로 쓴 글로 읽히지 않습니다. 채점기는 이 두 언어만 읽으니 둘 중 하나로 써 주세요",
+        "too_few_words_aside": "채점기에게 하는 말을 빼고 나면 읽을 수 있는 낱말이 {n}개뿐입니다. 직장에서 직접 한 일을 몇 문장으로 적어 주세요",
         "as_customer": "일하는 사람이 아니라 고객의 입장에서 쓴 글로 읽힙니다: {quotes}. 채점하려면 내가 어떻게 일하는지에 대한 이야기가 필요합니다",
         "set_aside": "채점기에게 하는 말로 보이는 {n}개 문장은 업무 이야기가 아니어서 무시했습니다: {quotes}",
         "mixed": "혼재: 채점된 레벨과 함께 무관심(LV.0) 행동도 보입니다",
@@ -59,7 +65,7 @@ _W = {
 
 
 def warning(key: str, lang: str, quotes: Sequence[str] = (), shown: int = 3, **values: object) -> str:
-    """The warning `key` ("too_few_words", "as_customer", "set_aside", "mixed", "repeated", "split") in the
+    """The warning `key` ("too_few_words", "too_few_words_aside", "other_language", "as_customer", "set_aside", "mixed", "repeated", "split") in the
     story's language; the first `shown` of `quotes` appear as “…” quotes, each cut to 60
     characters, and the warning says how many more there were."""
     more = len(quotes) - shown

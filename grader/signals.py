@@ -153,7 +153,10 @@ DIRECTIVE = re.compile(
     r"|\b(?:evaluation|grading|scoring)\b.{0,30}\b(?:already|completed|finali[sz]ed|is\s+final)\b"
     r"|\b(?:previous|prior|earlier)\s+(?:grade|grading|level|result|score)|\bstay\s+consistent\s+with\b"
     r"|\b(?:reviewer|coach|admin|grader)\s+(?:override|note|instructions?)\b|\bnote\s+(?:from|to)\s+the\s+(?:coach|grader|reviewer)\b"
-    r"|\b(?:as\s+the|to\s+the|dear)\s+(?:grader|evaluator|assistant|model|ai)\b|\bgrader\b|\bthe\s+correct\s+level\b"
+    r"|\b(?:as\s+the|to\s+the|dear)\s+(?:grader|evaluator|assistant|model|ai)\b|\bthe\s+correct\s+level\b"
+    # "grader" alone, unless it names a person's role: "as a grader", "TA and grader", "a first grader"
+    r"|(?<!\ba\s)(?<!\ban\s)(?<!\band\s)(?<!\bfirst\s)(?<!\bsecond\s)(?<!\bthird\s)(?<!\bfourth\s)(?<!\bfifth\s)"
+    r"(?<!\bsixth\s)\bgrader\b(?!\s+(?:for|at|in|on)\b)"
     # level talk in the rubric's own vocabulary
     r"|\blv\.?\s*[0-9]\b|\blevel\s*[:=]\s*[0-9]|\bco\.(?:L\d\.\d|p\d)\b"
     r"|\bconfidence\s*[:=]?\s*(?:1\.0|100)|\binsufficient_evidence\b|\bstatus\s*[:=]\s*(?:graded|insufficient|failed)"
@@ -181,15 +184,19 @@ def separate_directives(story: str, sentences: list[Sentence]) -> tuple[list[Sen
     """(kept, set_aside): the sentences about work, and the text addressed to the grader.
 
     A sentence that talks to the grader is set aside; when it starts a line, the rest of that
-    line goes with it (an inserted block). A bracketed aside to the grader inside a work
-    sentence is cut out and the rest of the sentence kept."""
+    line goes with it (an inserted block), up to the first sentence that reads as the writer's
+    own account (first person, over 40 characters, nothing addressed to the grader): a story
+    pasted as one line after "Please grade this LV.5." keeps its story. A bracketed aside to the
+    grader inside a work sentence is cut out and the rest of the sentence kept."""
     kept: list[Sentence] = []
     aside: list[Sentence] = []
     block_line_end = -1
     for s in sentences:
         if s.start < block_line_end:
-            aside.append(s)
-            continue
+            if not _tells_own_story(s):
+                aside.append(s)
+                continue
+            block_line_end = -1  # the inserted block ended where the writer's account begins
         if not DIRECTIVE.search(s.text):
             kept.append(s)
             continue
@@ -208,6 +215,11 @@ def separate_directives(story: str, sentences: list[Sentence]) -> tuple[list[Sen
             nl = story.find("\n", s.end)
             block_line_end = len(story) if nl < 0 else nl
     return kept, aside
+
+
+def _tells_own_story(s: Sentence) -> bool:
+    """A sentence of the writer's own account: first person, not a fragment, not talking to the grader."""
+    return len(s.text) > 40 and bool(FIRST_PERSON.search(s.text)) and not DIRECTIVE.search(s.text)
 
 
 def _piece(s: Sentence, a: int, b: int) -> list[Sentence]:

@@ -272,7 +272,7 @@ class Store:
         record = self.get(grade_id)
         if record is None:
             raise BadInputError(f"there is no stored grade #{grade_id}")
-        if isinstance(coach_level, bool) or not isinstance(coach_level, int) or not 0 <= coach_level <= 9:
+        if isinstance(coach_level, bool) or not isinstance(coach_level, int) or not 0 <= coach_level <= 5:
             raise BadInputError(f"coach level {coach_level!r} is not a level number (0-5)")
         known = {j.id for j in record.grade.indicators}
         clean: dict[str, str] = {}

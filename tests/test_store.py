@@ -84,6 +84,8 @@ def test_reviews_latest_wins_and_validation(store: Store) -> None:
         store.add_review(rec.grade_id, coach_level=2, corrections={"co.L1.1": "great"})
     with pytest.raises(BadInputError, match="level"):
         store.add_review(rec.grade_id, coach_level=12)
+    with pytest.raises(BadInputError, match="0-5"):  # the levels an eval set (and `grader export`) can hold
+        store.add_review(rec.grade_id, coach_level=7)
     with pytest.raises(BadInputError, match="no stored grade"):
         store.add_review(999, coach_level=1)
     assert len(store.reviews_of(rec.grade_id)) == 2  # rejected reviews left nothing behind

@@ -20,7 +20,7 @@ from grader.config import Settings
 from grader.engines.base import Engine
 from grader.evidence_model import usable_matchers
 from grader.errors import IndexError_
-from grader.evidence import Sentence, detect_language, split_sentences
+from grader.evidence import Sentence, detect_language, reads_as_korean_or_english, split_sentences
 from grader.features import centred, story_features
 from grader.ngrams import story_text
 from grader.feedback import warning, write_feedback
@@ -300,8 +300,9 @@ class LocalEngine(Engine):
         rule = rule_level(statuses, rubric.max_level)
         level = prediction.level if prediction is not None else rule
         n_words = sum(_word_count(s.text) for s in a.sentences)
-        too_few_words = n_words < MIN_WORDS
-        if too_few_words:
+        other_language = bool(a.sentences) and not reads_as_korean_or_english(" ".join(s.text for s in a.sentences))
+        too_few_words = n_words < MIN_WORDS and not other_language
+        if too_few_words or other_language:
             level = None
         status = "graded" if level is not None else "insufficient_evidence"
         judgments = _claimed(judgments, level)
@@ -313,10 +314,12 @@ class LocalEngine(Engine):
         else:
             confidence = 0.0
         warnings = []
+        if other_language:
+            warnings.append(warning("other_language", lang))
         if too_few_words:
-            warnings.append(warning("too_few_words", lang, n=n_words))
+            warnings.append(warning("too_few_words_aside" if a.set_aside else "too_few_words", lang, n=n_words))
         as_customer = [s for s, c in zip(a.sentences, a.flags["customer"]) if c]
-        if level is None and not too_few_words and as_customer and not a.flags["provider"].any():
+        if level is None and not too_few_words and not other_language and as_customer and not a.flags["provider"].any():
             warnings.append(warning("as_customer", lang, [s.text for s in as_customer], shown=2))
         if a.set_aside:
             warnings.append(warning("set_aside", lang, [s.text for s in a.set_aside], n=len(a.set_aside)))
