@@ -12,6 +12,7 @@ _T = {
     "en": {
         "strength": "{name} (LV.{level}) — {text} Evidence: “{quote}”",
         "gap_next": "Not shown yet for LV.{level} {name}: {text}",
+        "gap_faint": "LV.{level} {name} behaviour is there only in outline: tell what you did, for whom and what changed, so it counts",
         "gap_mixed": "A remark that puts the customer second weakens the story: “{quote}”",
         "gap_none": "The story does not yet show what you did with customer insight; describe a concrete action and its result.",
         "step": "To reach LV.{level} {name}: {text}",
@@ -22,6 +23,7 @@ _T = {
     "ko": {
         "strength": "{name} (LV.{level}) — {text} 근거: “{quote}”",
         "gap_next": "LV.{level} {name}에 해당하는 행동은 아직 드러나지 않았습니다: {text}",
+        "gap_faint": "LV.{level} {name}에 해당하는 행동이 윤곽만 보입니다. 누구를 위해 무엇을 했고 무엇이 바뀌었는지 적어야 인정됩니다",
         "gap_mixed": "고객을 뒤로 미루는 태도가 이야기를 약하게 만듭니다: “{quote}”",
         "gap_none": "고객에 대한 이해를 바탕으로 무엇을 했는지가 아직 드러나지 않습니다. 구체적인 행동과 결과를 적어 보세요.",
         "step": "LV.{level} {name}에 이르려면: {text}",
@@ -38,6 +40,8 @@ _W = {
     "en": {
         "too_few_words": "only {n} word(s) to read (ㅋㅋ, one-letter words, symbols, numbers and markup don't count): "
         "write a few sentences about something you did at work",
+        "markup": "the text holds markup or code (HTML tags, Markdown marks, tables), which the grader does not read as "
+        "a story: paste the story as plain sentences",
         "other_language": "this does not read as Korean or English, the two languages the grader reads: "
         "write the story in one of them",
         "too_few_words_aside": "only {n} word(s) left to read once the sentences addressed to the grader are set aside: "
@@ -52,6 +56,7 @@ _W = {
     "ko": {
         "too_few_words": "읽을 수 있는 낱말이 {n}개뿐입니다(ㅋㅋ, 한 글자 낱말, 기호, 숫자, 마크업은 세지 않습니다). "
         "직장에서 직접 한 일을 몇 문장으로 적어 주세요",
+        "markup": "글에 마크업이나 코드(HTML 태그, 마크다운 기호, 표)가 섞여 있어 이야기로 읽히지 않습니다. 평범한 문장으로 붙여 넣어 주세요",
         "other_language": "한국어나 영어로 쓴 글로 읽히지 않습니다. 채점기는 이 두 언어만 읽으니 둘 중 하나로 써 주세요",
         "too_few_words_aside": "채점기에게 하는 말을 빼고 나면 읽을 수 있는 낱말이 {n}개뿐입니다. 직장에서 직접 한 일을 몇 문장으로 적어 주세요",
         "as_customer": "일하는 사람이 아니라 고객의 입장에서 쓴 글로 읽힙니다: {quotes}. 채점하려면 내가 어떻게 일하는지에 대한 이야기가 필요합니다",
@@ -65,7 +70,7 @@ _W = {
 
 
 def warning(key: str, lang: str, quotes: Sequence[str] = (), shown: int = 3, **values: object) -> str:
-    """The warning `key` ("too_few_words", "too_few_words_aside", "other_language", "as_customer", "set_aside", "mixed", "repeated", "split") in the
+    """The warning `key` ("too_few_words", "too_few_words_aside", "other_language", "markup", "as_customer", "set_aside", "mixed", "repeated", "split") in the
     story's language; the first `shown` of `quotes` appear as “…” quotes, each cut to 60
     characters, and the warning says how many more there were."""
     more = len(quotes) - shown
@@ -78,6 +83,13 @@ def warning(key: str, lang: str, quotes: Sequence[str] = (), shown: int = 3, **v
 def _short(text: str, limit: int = 160) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _is_limit(indicator: object) -> bool:
+    """An indicator that names where a level stops ("(Limit) Stops at meeting what customers ask
+    for …"), not a behaviour to show."""
+    text = getattr(indicator, "text", None)
+    return bool(text) and str(text.get("en")).startswith("(Limit)")
 
 
 def write_feedback(rubric: Rubric, judgments: list[IndicatorJudgment], level: int | None, lang: str) -> Feedback:
@@ -108,11 +120,14 @@ def write_feedback(rubric: Rubric, judgments: list[IndicatorJudgment], level: in
         steps.append(t["step_top"])
     else:
         target = rubric.levels[nxt]
-        met_ids = {j.id for j in shown}
-        missing = [i for i in target.indicators if i.id not in met_ids]
+        met_ids = {j.id for j in shown if j.status == "met"}
+        # partly shown is not shown yet; a "(Limit)" indicator is where the level stops, not a behaviour to reach
+        missing = [i for i in target.indicators if i.id not in met_ids and not _is_limit(i)]
         for ind in missing[:2]:
             gaps.append(t["gap_next"].format(level=nxt, name=target.name.get(lang), text=ind.text.get(lang)))
-        for ind in (missing or target.indicators)[:2]:
+        if not missing:  # the detectors see the next level's behaviour, the level model does not count it
+            gaps.append(t["gap_faint"].format(level=nxt, name=target.name.get(lang)))
+        for ind in (missing or [i for i in target.indicators if not _is_limit(i)] or target.indicators)[:2]:
             steps.append(t["step"].format(level=nxt, name=target.name.get(lang), text=ind.text.get(lang)))
         if target.examples:
             steps.append(t["step_example"].format(example=target.examples[0].get(lang)))

@@ -172,6 +172,13 @@ DIRECTIVE = re.compile(
     r"|레벨\s*[:=]?\s*[0-5](?!\d)",
     re.I,
 )
+# HTML tags, Markdown headings, emphasis, links, code, table rows and TeX: with MARKUP_MIN or more
+# of them in a story the grader turned away, it says the markup may be why
+MARKUP = re.compile(
+    r"<[a-zA-Z/!][^<>\n]{0,200}>|^\s*#{1,6}\s|\*\*[^*\n]+\*\*|\[[^\]\n]*\]\([^)\n]*\)|`[^`\n]+`|^\s*\|.*\|\s*$|\$[^$\n]+\$",
+    re.M,
+)
+MARKUP_MIN = 3
 _ASIDE = re.compile(r"\([^()]{4,}\)|\[[^\[\]]{4,}\]|<!--.*?-->")
 
 

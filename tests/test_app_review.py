@@ -116,12 +116,14 @@ def test_coach_override_with_corrections_and_comment(seeded) -> None:
     at.text_input(key="coach_name").input("Coach Kim").run()
     at.button(key=f"review_save_{a}").click().run()
     assert not at.exception
-    assert any(f"Review saved for #{a}: LV.1" in s.value for s in at.success)
+    assert [s.value for s in at.success] == [f"Review saved for #{a}: LV.1. It has left the unreviewed list; the next one is open below."]
+    assert list(at.dataframe[0].value["#"]) == [seeded.b]  # at once, not on the next rerun
+    assert at.selectbox(key="review_pick").value == seeded.b
     review = seeded.store.get(a).review
     assert review.coach_level == 1 and review.comment == "Good start; <b>no</b> loop yet" and review.coach == "Coach Kim"
     assert review.indicator_corrections == {"co.L2.1": "partial"} and review.blind is False
     at.run()
-    assert list(at.dataframe[0].value["#"]) == [seeded.b]  # reviewed items leave the unreviewed queue
+    assert not at.success  # said once
     at.checkbox(key="rf_unreviewed").uncheck().run()
     assert list(at.dataframe[0].value["coach"])[1] == "LV.1"
 

@@ -103,3 +103,19 @@ def test_split_input_errors_are_messages(monkeypatch: pytest.MonkeyPatch, capsys
     empty.write_text("", encoding="utf-8")
     code, _, stderr = run_main(monkeypatch, capsys, "split", str(empty), "--out", str(tmp_path / "out"))
     assert code == 2 and "no stories" in stderr and not (tmp_path / "out").exists()
+
+
+MARKED_UP = (
+    "<script>alert('xss')</script><img src=x onerror=\"document.body.style.background='red'\">\n# Big heading\n"
+    "**I interviewed five customers** every week about the _export_ step, and [link](javascript:alert(1)) <b>bold tag</b>.\n"
+    "I then built a prototype with them and tested it weekly, fixing what they found. $x^2$ and `code` and "
+    "<div style=\"font-size:80px\">HUGE</div>\n| a | b |\n|---|---|\n| 1 | 2 |\n"
+)
+
+
+def test_a_story_turned_away_among_markup_says_the_markup_may_be_why(grader_settings: Settings) -> None:
+    g = grade(MARKED_UP, settings=grader_settings)  # the two sentences alone get a level, among the markup none
+    assert g.status == "insufficient_evidence" and any("holds markup or code" in w for w in g.warnings)
+    plain = grade("I interviewed five customers every week about the export step. I then built a prototype with them "
+                  "and tested it weekly, fixing what they found.", settings=grader_settings)
+    assert plain.status == "graded" and not any("markup" in w for w in plain.warnings)

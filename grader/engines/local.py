@@ -28,7 +28,8 @@ from grader.index import Index, ensure_index
 from grader.levels import combine_confidence, level_of, mixed_signals, rule_level, split_levels
 from grader.model import LevelModel, Prediction, usable_model
 from grader.signals import (
-    CompiledCues, affirmed_hits, compiled_cues, cue_denials, cue_matrix, sentence_flags, separate_directives,
+    MARKUP, MARKUP_MIN, CompiledCues, affirmed_hits, compiled_cues, cue_denials, cue_matrix, sentence_flags,
+    separate_directives,
 )
 from grader.types import Citation, EngineInfo, Evidence, Grade, IndicatorJudgment, Rubric, RubricRef, Usage
 
@@ -321,6 +322,8 @@ class LocalEngine(Engine):
         as_customer = [s for s, c in zip(a.sentences, a.flags["customer"]) if c]
         if level is None and not too_few_words and not other_language and as_customer and not a.flags["provider"].any():
             warnings.append(warning("as_customer", lang, [s.text for s in as_customer], shown=2))
+        if level is None and not too_few_words and not other_language and len(MARKUP.findall(story)) >= MARKUP_MIN:
+            warnings.append(warning("markup", lang))
         if a.set_aside:
             warnings.append(warning("set_aside", lang, [s.text for s in a.set_aside], n=len(a.set_aside)))
         if a.repeated:

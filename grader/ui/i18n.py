@@ -143,6 +143,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "review.comment": {"en": "Comment for the author", "ko": "작성자에게 남길 의견"},
     "review.save": {"en": "Save review", "ko": "검토 저장"},
     "review.saved": {"en": "Review saved for #{id}: LV.{level}.", "ko": "#{id} 검토 저장: LV.{level}."},
+    "review.left_queue": {"en": "It has left the unreviewed list; the next one is open below.",
+                          "ko": "검토 대기 목록에서 빠졌고, 아래에 다음 항목이 열려 있습니다."},
     "review.previous": {"en": "Earlier reviews ({n})", "ko": "이전 검토 ({n})"},
     "review.need_level": {"en": "Choose your level first.", "ko": "먼저 레벨을 고르세요."},
     "review.n": {"en": "Reviewed", "ko": "검토 수"},

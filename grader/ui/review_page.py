@@ -52,9 +52,16 @@ def _rubric(rubric_id: str) -> Rubric | None:
         return None
 
 
+SAVED = "review_saved_note"  # the note of the review just saved, shown once above the queue
+
+
 def _queue(db: Store, blind: bool) -> None:
+    note = st.session_state.pop(SAVED, None)
+    if note:
+        st.success(note)
     c1, c2, c3, c4, c5 = st.columns([1, 1.3, 1.2, 1, 1])
-    unreviewed = c1.checkbox(T("review.f.unreviewed"), value=True, key="rf_unreviewed")
+    st.session_state.setdefault("rf_unreviewed", True)  # a default here and a kept value would make Streamlit warn
+    unreviewed = c1.checkbox(T("review.f.unreviewed"), key="rf_unreviewed")
     every = T("filter.all")  # an empty filter lets everything through
     levels = c2.multiselect(T("review.f.levels"), LEVELS, key="rf_levels", format_func=lambda v: f"LV.{v}", disabled=blind,
                             placeholder=every)
@@ -162,9 +169,12 @@ def _detail(db: Store, r: Record, blind: bool) -> None:
             try:
                 db.add_review(gid, coach_level=coach_level, comment=comment, corrections=corrections, blind=was_blind,
                               coach=st.session_state.get("coach_name", ""))
-                st.success(T("review.saved", id=gid, level=coach_level))
             except GraderError as exc:
                 show_error(exc)
+            else:  # drawn again so the queue shows the review (and, unreviewed only, drops the item) at once
+                left = st.session_state.get("rf_unreviewed", True)
+                st.session_state[SAVED] = T("review.saved", id=gid, level=coach_level) + (" " + T("review.left_queue") if left else "")
+                st.rerun()
     earlier = db.reviews_of(gid)
     if earlier:
         with st.expander(T("review.previous", n=len(earlier))):
