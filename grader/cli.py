@@ -50,6 +50,22 @@ def _read_story(file: str | None) -> bytes:
     return path.read_bytes()
 
 
+def _index_first(settings: Settings) -> None:
+    """Build the corpus index before the first grading, saying so: it takes seconds, silently before."""
+    from grader.index import ensure_index, open_index
+
+    try:
+        idx = open_index(settings)
+        if idx.count() and not idx.needs_build():
+            return
+    except Exception:  # noqa: BLE001 - an unreachable store: grading reports it as a failed Grade
+        return
+    err.print("building the corpus index (first run: rubrics and notes are embedded once)…", markup=False, highlight=False)
+    with progress_bar("embedding") as bar:
+        task = bar.add_task("embed", total=None)
+        ensure_index(settings, progress=lambda d, t: bar.update(task, completed=d, total=t))
+
+
 def _print_grade(grade: Grade) -> None:
     if grade.status == "failed":
         err.print(shown("failed: ", "red") + shown(grade.error))
@@ -108,6 +124,7 @@ def grade(
         text = grading.check_story(story, settings.max_chars)
         result = LLMEngine(settings, samples=samples).grade(text, grading.get_rubric(rubric, settings), language=grading.detect_language(text))
     else:
+        _index_first(settings)
         with err.status("grading…"):
             result = grading.grade(story, rubric_id=rubric, engine=engine, settings=settings)
     if as_json:

@@ -196,3 +196,11 @@ def test_refused_resume_writes_nothing(monkeypatch, capsys, fake, eval_set, tmp_
     assert _snapshot(out) == before  # run.json not rewritten, the incomplete line not dropped
     code, _, stderr = cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(out), "--resume", "--samples", "2", "--engine", "llm")
     assert code == 2 and _snapshot(out) == before
+
+
+def test_progress_is_reported_in_tenths_when_stderr_is_not_a_terminal(monkeypatch, capsys, fake, eval_set, tmp_path) -> None:
+    """A CI log (or `make eval-gate` into a file) used to show nothing for minutes."""
+    code, _, stderr = cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(tmp_path / "r"))
+    assert code == 0, stderr
+    lines = [x for x in stderr.splitlines() if x.startswith("graded ")]
+    assert lines[-1].startswith("graded 13/13 (100%) in ") and 2 <= len(lines) <= 11

@@ -119,3 +119,13 @@ def test_a_story_turned_away_among_markup_says_the_markup_may_be_why(grader_sett
     plain = grade("I interviewed five customers every week about the export step. I then built a prototype with them "
                   "and tested it weekly, fixing what they found.", settings=grader_settings)
     assert plain.status == "graded" and not any("markup" in w for w in plain.warnings)
+
+
+def test_the_first_grade_says_it_builds_the_index(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    monkeypatch.setenv("GRADER_DATA_DIR", str(tmp_path / "fresh"))
+    story = tmp_path / "s.txt"
+    story.write_text("I interviewed 12 churned customers and found the root cause was data import.", encoding="utf-8")
+    code, _, stderr = run_main(monkeypatch, capsys, "grade", str(story))
+    assert code == 0 and "building the corpus index (first run" in stderr
+    code, _, stderr = run_main(monkeypatch, capsys, "grade", str(story))
+    assert code == 0 and "building the corpus index" not in stderr
