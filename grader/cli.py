@@ -52,11 +52,10 @@ def _read_story(file: str | None) -> bytes:
 
 def _index_first(settings: Settings) -> None:
     """Build the corpus index before the first grading, saying so: it takes seconds, silently before."""
-    from grader.index import ensure_index, open_index
+    from grader.index import ensure_index, index_ready
 
     try:
-        idx = open_index(settings)
-        if idx.count() and not idx.needs_build():
+        if index_ready(settings):  # remembered: the grading's own ensure_index does not check again
             return
     except Exception:  # noqa: BLE001 - an unreachable store: grading reports it as a failed Grade
         return

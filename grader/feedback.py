@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from grader.levels import level_of
-from grader.types import Feedback, IndicatorJudgment, Rubric
+from grader.types import Feedback, Indicator, IndicatorJudgment, Rubric
 
 _T = {
     "en": {
@@ -85,11 +85,10 @@ def _short(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _is_limit(indicator: object) -> bool:
+def _is_limit(indicator: Indicator) -> bool:
     """An indicator that names where a level stops ("(Limit) Stops at meeting what customers ask
     for …"), not a behaviour to show."""
-    text = getattr(indicator, "text", None)
-    return bool(text) and str(text.get("en")).startswith("(Limit)")
+    return indicator.text.get("en").startswith("(Limit)")
 
 
 def write_feedback(rubric: Rubric, judgments: list[IndicatorJudgment], level: int | None, lang: str) -> Feedback:
@@ -121,13 +120,14 @@ def write_feedback(rubric: Rubric, judgments: list[IndicatorJudgment], level: in
     else:
         target = rubric.levels[nxt]
         met_ids = {j.id for j in shown if j.status == "met"}
-        # partly shown is not shown yet; a "(Limit)" indicator is where the level stops, not a behaviour to reach
-        missing = [i for i in target.indicators if i.id not in met_ids and not _is_limit(i)]
+        # a "(Limit)" indicator is where the level stops, not a behaviour to reach; partly shown is not shown yet
+        to_reach = [i for i in target.indicators if not _is_limit(i)]
+        missing = [i for i in to_reach if i.id not in met_ids]
         for ind in missing[:2]:
             gaps.append(t["gap_next"].format(level=nxt, name=target.name.get(lang), text=ind.text.get(lang)))
         if not missing:  # the detectors see the next level's behaviour, the level model does not count it
             gaps.append(t["gap_faint"].format(level=nxt, name=target.name.get(lang)))
-        for ind in (missing or [i for i in target.indicators if not _is_limit(i)] or target.indicators)[:2]:
+        for ind in (missing or to_reach or target.indicators)[:2]:
             steps.append(t["step"].format(level=nxt, name=target.name.get(lang), text=ind.text.get(lang)))
         if target.examples:
             steps.append(t["step_example"].format(example=target.examples[0].get(lang)))

@@ -371,11 +371,20 @@ def open_index(settings: Settings) -> Index:
 _READY: set[Settings] = set()
 
 
+def index_ready(settings: Settings) -> bool:
+    """True when the corpus is fully indexed (checked once per process per settings, then remembered)."""
+    if settings not in _READY:
+        index = open_index(settings)
+        if index.count() == 0 or index.needs_build():
+            return False
+        _READY.add(settings)
+    return True
+
+
 def ensure_index(settings: Settings, progress: Progress | None = None) -> Index:
     """The index, with the corpus built on first use (once per process per settings)."""
     index = open_index(settings)
-    if settings not in _READY:
-        if index.count() == 0 or index.needs_build():
-            index.build(progress=progress)
+    if not index_ready(settings):
+        index.build(progress=progress)
         _READY.add(settings)
     return index

@@ -320,9 +320,10 @@ class LocalEngine(Engine):
         if too_few_words:
             warnings.append(warning("too_few_words_aside" if a.set_aside else "too_few_words", lang, n=n_words))
         as_customer = [s for s, c in zip(a.sentences, a.flags["customer"]) if c]
-        if level is None and not too_few_words and not other_language and as_customer and not a.flags["provider"].any():
+        turned_away = level is None and not too_few_words and not other_language  # by the work detector
+        if turned_away and as_customer and not a.flags["provider"].any():
             warnings.append(warning("as_customer", lang, [s.text for s in as_customer], shown=2))
-        if level is None and not too_few_words and not other_language and len(MARKUP.findall(story)) >= MARKUP_MIN:
+        if turned_away and len(MARKUP.findall(story)) >= MARKUP_MIN:
             warnings.append(warning("markup", lang))
         if a.set_aside:
             warnings.append(warning("set_aside", lang, [s.text for s in a.set_aside], n=len(a.set_aside)))
