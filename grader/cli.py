@@ -10,14 +10,33 @@ from typing import Annotated, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from typer.core import TyperGroup
 
 from grader.config import Settings
-from grader.console import err, out, shown
+from grader.console import err, out, reader_gone, shown
 from grader.errors import BadInputError, GraderError
 from grader.render import STATUS_MARK, one_line
 from grader.types import Grade
 
+
+class Commands(TyperGroup):
+    """`grader`'s commands. Output into a pipe whose reader went away (`grader history --json |
+    head -1`) ends every command the same quiet way: exit 141, no traceback. Rich's console
+    stops so on its own; a plain `sys.stdout.write` raised BrokenPipeError, which typer turned
+    into exit 1, a failed command to the shell."""
+
+    def invoke(self, ctx: typer.Context) -> object:
+        try:
+            try:
+                return super().invoke(ctx)
+            finally:
+                sys.stdout.flush()  # what the command left buffered fails here, not at exit
+        except BrokenPipeError:
+            reader_gone()
+
+
 app = typer.Typer(
+    cls=Commands,
     help="Reflection grader: places a work story on a leveled rubric (customer obsession LV.0-LV.5).",
     no_args_is_help=True,
     add_completion=False,
@@ -244,7 +263,7 @@ _register_fronts()
 def main() -> None:
     """Runs the CLI in typer's standalone mode: usage errors (unknown option, missing argument, no
     command) print typer's message and exit 2, `typer.Exit(n)` exits n. A GraderError is one line
-    on stderr and its exit code; Ctrl-C exits 130."""
+    on stderr and its exit code; Ctrl-C exits 130; a reader of stdout that went away, 141."""
     try:
         app()
     except GraderError as exc:
@@ -253,6 +272,8 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+    except BrokenPipeError:  # outside a command's own run (see Commands)
+        reader_gone()
 
 
 if __name__ == "__main__":

@@ -418,3 +418,20 @@ def test_cli_history_and_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert res.exit_code == 0 and res.stdout.splitlines()[0].startswith("id,grade_id")
     res = runner.invoke(app, ["export", "--format", "xml"])
     assert isinstance(res.exception, BadInputError)
+
+
+def test_cli_history_json_into_a_pipe_closed_early_ends_quietly(tmp_path: Path) -> None:
+    """`grader history --json | head -1`: the reader goes away after one line. The command ends
+    with the shell's SIGPIPE status (141) and nothing on stderr; typer turned the BrokenPipeError
+    of the plain line writes into exit 1, which reads as a failed command."""
+    store = Store(tmp_path / "grader.sqlite3")
+    story = "I called every customer who had left and asked them what went wrong. " * 15
+    for _ in range(300):  # ~400 KB of JSON lines: far more than a pipe holds
+        store.save(story, make_grade(story, 2))
+    proc = subprocess.Popen([sys.executable, "-m", "grader", "history", "--json", "--limit", "300"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**_env(), "GRADER_DATA_DIR": str(tmp_path)})
+    assert proc.stdout is not None and proc.stderr is not None
+    first = json.loads(proc.stdout.readline())
+    proc.stdout.close()  # like `head -1` once it has its line
+    assert proc.wait(timeout=120) == 141
+    assert first["story"] == story and proc.stderr.read() == b""
