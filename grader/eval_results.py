@@ -337,8 +337,10 @@ def build_report(
 
 
 def parse_fail_under(text: str) -> dict[str, float]:
-    """'qwk=0.8,within_one=0.9' -> {'qwk': 0.8, 'within_one': 0.9}. Raises BadInputError."""
+    """'qwk=0.8,within_one=0.9' -> {'qwk': 0.8, 'within_one': 0.9}. Raises BadInputError, also
+    for a metric given twice ('qwk=0.7,qwk=0.9': which one was meant?)."""
     out: dict[str, float] = {}
+    given: dict[str, str] = {}  # metric -> the part that set it
     for part in (text or "").split(","):
         part = part.strip()
         if not part:
@@ -349,6 +351,11 @@ def parse_fail_under(text: str) -> dict[str, float]:
             raise BadInputError(f"--fail-under: {part!r} is not NAME=VALUE (e.g. --fail-under qwk=0.8,within_one=0.9)")
         if name not in GATE_METRICS:
             raise BadInputError(f"--fail-under: unknown metric {name!r}: use one of {', '.join(GATE_METRICS)}")
+        if name in given:
+            raise BadInputError(
+                f"--fail-under: metric {name!r} is given twice ({given[name]!r} and {part!r}): give each metric once"
+            )
+        given[name] = part
         try:
             value = float(raw)
         except ValueError:

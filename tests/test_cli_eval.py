@@ -74,6 +74,10 @@ def test_missed_threshold_exits_1(monkeypatch, capsys, fake, eval_set, tmp_path)
 def test_bad_options_fail_before_grading(monkeypatch, capsys, fake, eval_set, tmp_path) -> None:
     code, _, stderr = cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(tmp_path / "r"), "--fail-under", "qwk>0.8")
     assert code == 2 and "error: --fail-under" in stderr
+    code, _, stderr = cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(tmp_path / "r"), "--fail-under", "qwk=0.7,qwk=0.9")
+    assert code == 2 and "error: --fail-under: metric 'qwk' is given twice" in stderr  # the last one won
+    code, _, stderr = cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(tmp_path / "r"), "--fail-under", "kappa=0.7")
+    assert code == 2 and "error: --fail-under: unknown metric 'kappa'" in stderr
     code, _, stderr = cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(tmp_path / "r"), "--samples", "3", "--engine", "local")
     assert code == 2 and "--samples needs --engine llm" in stderr
     bad = write_set(tmp_path / "bad.jsonl", [story(1, 1), '{"id": "x", "text": "t", "level": 9}'])

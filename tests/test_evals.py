@@ -515,7 +515,9 @@ def test_compare_runs_reports_deltas_and_changed_items(tmp_path: Path, settings:
 def test_parse_fail_under_and_check_thresholds() -> None:
     assert parse_fail_under("qwk=0.8, within_one=0.9") == {"qwk": 0.8, "within_one": 0.9}
     assert parse_fail_under("within-one=0.5,coverage=0.9") == {"within_one": 0.5, "coverage": 0.9}
-    for bad, msg in (("qwk", "NAME=VALUE"), ("kappa=0.8", "unknown metric"), ("qwk=high", "not a number"), ("qwk=3", "out of range"), ("", "empty")):
+    for bad, msg in (("qwk", "NAME=VALUE"), ("kappa=0.8", "unknown metric"), ("qwk=high", "not a number"), ("qwk=3", "out of range"), ("", "empty"),
+                     ("qwk=0.7,qwk=0.9", "metric 'qwk' is given twice \\('qwk=0.7' and 'qwk=0.9'\\)"),
+                     ("within_one=0.9, Within-One=0.9", "metric 'within_one' is given twice"), ("qwk=0.7,accuracy=0.5,QWK=0.9", "'qwk' is given twice")):
         with pytest.raises(BadInputError, match=msg):
             parse_fail_under(bad)
     report = {"qwk": 0.75, "within_one": 0.95, "pair_agreement": None, "extra": {"coverage": 0.5}}
