@@ -19,7 +19,7 @@ HELP = """Grade labeled eval sets (JSON lines) and report agreement and consiste
 
 Writes DIR/report.json, report.md, predictions.jsonl, confusion.png and recall.png, prints a summary, and exits 1 when a --fail-under threshold is missed. An interrupted run continues with --resume.
 
-`grader eval compare DIR_A DIR_B` prints metric deltas (B - A) with paired bootstrap 95% intervals and the items whose level changed.
+`grader eval compare DIR_A DIR_B` prints metric deltas (B - A) with paired bootstrap 95% intervals and the items whose level changed; with --fail-under it exits 1 when run B misses a threshold.
 """
 
 
@@ -115,7 +115,14 @@ def print_comparison(result: dict[str, Any]) -> None:
             out.print(f"{len(only)} item(s) only in {side.upper()}: {', '.join(only[:10])}{' …' if len(only) > 10 else ''}", markup=False, highlight=False)
 
 
-def _compare(args: list[str], as_json: bool) -> None:
+# options of a run that mean nothing to `grader eval compare` (it reads two finished runs)
+RUN_OPTIONS = {"engine": "--engine", "repeats": "--repeats", "samples": "--samples", "out_dir": "--out",
+               "resume": "--resume", "rubric": "--rubric"}
+
+
+def _compare(args: list[str], as_json: bool, thresholds: dict[str, float]) -> None:
+    """Print the comparison of two runs; with thresholds, the gate on run B (exit 1 when missed)."""
+    from grader.eval_compare import read_report
     from grader.evals import compare_runs
 
     if len(args) != 2:
@@ -125,9 +132,24 @@ def _compare(args: list[str], as_json: bool) -> None:
         out.print_json(data=result)
     else:
         print_comparison(result)
+    _gate(read_report(Path(args[1])), thresholds, " (run B)")
+
+
+def _gate(report: dict[str, Any], thresholds: dict[str, float], which: str = "") -> None:
+    """`FAIL …` for every threshold the report misses, then exit 1; else say the gate passed."""
+    from grader.evals import check_thresholds
+
+    missed = check_thresholds(report, thresholds)
+    for line in missed:
+        err.print(f"[red]FAIL[/red] {escape(line + which)}", highlight=False)
+    if missed:
+        raise typer.Exit(1)
+    if thresholds:
+        err.print(f"gate passed{which}: " + ", ".join(f"{k} >= {v:g}" for k, v in thresholds.items()), markup=False, highlight=False)
 
 
 def eval_command(
+    ctx: typer.Context,
     files: Annotated[list[str], typer.Argument(help="Eval-set files (JSON lines), or: compare DIR_A DIR_B.", metavar="FILE... | compare DIR_A DIR_B")],
     engine: Annotated[Optional[str], typer.Option("--engine", "-e", help="local (offline, default) or llm.")] = None,
     repeats: Annotated[int, typer.Option("--repeats", min=1, max=20, help="Grade every item N times (test-retest alpha).")] = 1,
@@ -138,11 +160,19 @@ def eval_command(
     rubric: Annotated[Optional[str], typer.Option("--rubric", "-r", help="Rubric id (default GRADER_RUBRIC).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report (or comparison) JSON instead of tables.")] = False,
 ) -> None:
+    from grader.evals import parse_fail_under
+
     if files and files[0] == "compare" and not Path("compare").is_file():
-        _compare(files[1:], as_json)
+        given = [flag for name, flag in RUN_OPTIONS.items() if (src := ctx.get_parameter_source(name)) and src.name != "DEFAULT"]
+        if given:
+            raise BadInputError(
+                f"grader eval compare reads two finished runs: {', '.join(given)} would do nothing there "
+                "(it takes --fail-under, checked on run B, and --json)"
+            )
+        _compare(files[1:], as_json, parse_fail_under(fail_under) if fail_under is not None else {})
         return
     from grader.config import Settings
-    from grader.evals import check_thresholds, parse_fail_under, run_eval
+    from grader.evals import run_eval
 
     thresholds = parse_fail_under(fail_under) if fail_under is not None else {}
     settings = Settings.from_env()
@@ -183,13 +213,7 @@ def eval_command(
         out.print_json(data=report)
     else:
         print_summary(report, out_dir)
-    missed = check_thresholds(report, thresholds)
-    for line in missed:
-        err.print(f"[red]FAIL[/red] {escape(line)}", highlight=False)
-    if missed:
-        raise typer.Exit(1)
-    if thresholds:
-        err.print("gate passed: " + ", ".join(f"{k} >= {v:g}" for k, v in thresholds.items()), markup=False, highlight=False)
+    _gate(report, thresholds)
 
 
 def register(app: typer.Typer) -> None:

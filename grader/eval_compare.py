@@ -20,7 +20,8 @@ UNPAIRED = ("spearman", "pair_agreement", "repeat_alpha", "quote_validity", "cit
 Outcome = tuple[int | None, int | None, str]  # gold, level, status
 
 
-def _read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Outcome]]:
+def read_report(run_dir: Path) -> dict[str, Any]:
+    """The report.json of a `grader eval` output folder. Raises BadInputError."""
     run_dir = Path(run_dir)
     report_path = run_dir / "report.json"
     if not report_path.is_file():
@@ -29,6 +30,14 @@ def _read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Outcome]]:
         report = json.loads(report_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise BadInputError(f"{report_path}: not a readable report ({exc}): run the eval again") from None
+    if not isinstance(report, dict):
+        raise BadInputError(f"{report_path}: not a readable report (not a JSON object): run the eval again")
+    return report
+
+
+def _read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Outcome]]:
+    run_dir = Path(run_dir)
+    report = read_report(run_dir)
     preds: dict[str, Outcome] = {}
     path = run_dir / "predictions.jsonl"
     if path.is_file():

@@ -121,6 +121,34 @@ def test_compare(monkeypatch, capsys, fake, eval_set, tmp_path) -> None:
     assert code == 2 and "usage: grader eval compare DIR_A DIR_B" in stderr
 
 
+def test_compare_checks_fail_under_on_run_b(monkeypatch, capsys, fake, eval_set, tmp_path) -> None:
+    """`--fail-under` on compare is the gate of run B (it used to be accepted and ignored)."""
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    cli(monkeypatch, capsys, "eval", str(eval_set), "--out", a)
+    fake.shift = 1
+    cli(monkeypatch, capsys, "eval", str(eval_set), "--out", b)
+    acc_a, acc_b = (json.loads((tmp_path / r / "report.json").read_text())["accuracy"] for r in ("a", "b"))
+    assert acc_b < 0.5 < acc_a
+    code, stdout, stderr = cli(monkeypatch, capsys, "eval", "compare", a, b, "--fail-under", "accuracy=0.5,within_one=0.9")
+    assert code == 1 and "item(s) changed level" in stdout  # the comparison is still printed
+    assert f"FAIL accuracy {acc_b:.3f} < 0.5 (run B)" in stderr and "within_one" not in stderr
+    code, stdout, stderr = cli(monkeypatch, capsys, "eval", "compare", a, b, "--fail-under", "accuracy=0.5", "--json")
+    assert code == 1 and json.loads(stdout)["n_common"] == 13 and "FAIL accuracy" in stderr
+    code, _, stderr = cli(monkeypatch, capsys, "eval", "compare", b, a, "--fail-under", "accuracy=0.5")
+    assert code == 0 and "gate passed (run B): accuracy >= 0.5" in stderr
+    code, _, stderr = cli(monkeypatch, capsys, "eval", "compare", a, b, "--fail-under", "accuracy=0.5,accuracy=0.1")
+    assert code == 2 and "'accuracy' is given twice" in stderr
+    code, _, stderr = cli(monkeypatch, capsys, "eval", "compare", a, b, "--fail-under", "kappa=0.5")
+    assert code == 2 and "unknown metric 'kappa'" in stderr
+
+
+def test_compare_refuses_options_of_a_run(monkeypatch, capsys, fake, eval_set, tmp_path) -> None:
+    cli(monkeypatch, capsys, "eval", str(eval_set), "--out", str(tmp_path / "a"))
+    for extra in (["--engine", "llm"], ["--out", "out/eval"], ["--repeats", "2"], ["--resume"], ["--rubric", "x"]):
+        code, stdout, stderr = cli(monkeypatch, capsys, "eval", "compare", str(tmp_path / "a"), str(tmp_path / "a"), *extra)
+        assert code == 2 and f"{extra[0]} would do nothing there" in flat(stderr) and stdout == "", extra
+
+
 def test_compare_shows_the_engine_and_model_of_both_runs(monkeypatch, capsys, fake, eval_set, tmp_path) -> None:
     from grader.types import EngineInfo
 
