@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from grader.errors import EvalSetError
 from grader.eval_results import Brief
-from grader.types import EvalItem, Grade
+from grader.types import EvalItem, Grade, Rubric
 
 __all__ = [
     "iter_eval_items", "load_eval_set", "predictions_path", "story_text", "prediction_line",
@@ -26,12 +26,32 @@ __all__ = [
 
 # Grade fields that an item field of the same name would overwrite in predictions.jsonl
 _GRADE_KEYS = set(Grade.model_fields)
+# the values of `expected_status` the eval-set contract knows (docs/evals.md "Eval-set files")
+EXPECTED_STATUSES = ("insufficient_evidence",)
 
 
 # --------------------------------------------------------------------------- loading
 
 
-def _parse_line(line: str, where: str) -> EvalItem:
+class _RubricIds:
+    """The ids a gold label may name: the rubric's indicators and principles."""
+
+    def __init__(self, rubric: Rubric) -> None:
+        self.rubric_id = rubric.id
+        self.ids = {i.id for i in rubric.indicators()} | {p.id for p in rubric.principles}
+        self.example = next(iter(rubric.indicators()), None)
+
+    def check(self, item: EvalItem, where: str) -> None:
+        for ident in item.indicators:
+            if ident not in self.ids:
+                like = f" (ids look like {self.example.id!r})" if self.example else ""
+                raise EvalSetError(
+                    f"{where}: field 'indicators': {ident!r} is not an indicator or principle of rubric "
+                    f"{self.rubric_id!r}{like}"
+                )
+
+
+def _parse_line(line: str, where: str, known: _RubricIds | None = None) -> EvalItem:
     try:
         data = json.loads(line)
     except json.JSONDecodeError as exc:
@@ -50,8 +70,16 @@ def _parse_line(line: str, where: str) -> EvalItem:
         raise EvalSetError(f"{where}: {problems}") from None
     if not item.id.strip():
         raise EvalSetError(f"{where}: field 'id' is blank: give every story a unique id")
-    if item.extras().get("expected_status") == "insufficient_evidence" and item.level is not None:
+    status = item.extras().get("expected_status")
+    if status is not None and status not in EXPECTED_STATUSES:
+        raise EvalSetError(
+            f"{where}: field 'expected_status' must be 'insufficient_evidence' (a text that is not a work story) "
+            f"or absent, got {status!r}"
+        )
+    if status == "insufficient_evidence" and item.level is not None:
         raise EvalSetError(f"{where}: a line with expected_status 'insufficient_evidence' must not have a level")
+    if known is not None:
+        known.check(item, where)
     _check_gold_evidence(item, where)
     return item
 
@@ -75,12 +103,14 @@ def _check_gold_evidence(item: EvalItem, where: str) -> None:
                 raise EvalSetError(f"{where}: field 'gold_evidence.{ident}': quote {q[:60]!r} is not in the story's text")
 
 
-def iter_eval_items(paths: Sequence[Path | str] | Path | str) -> Iterator[EvalItem]:
+def iter_eval_items(paths: Sequence[Path | str] | Path | str, rubric: Rubric | None = None) -> Iterator[EvalItem]:
     """Stream the items of one or more eval-set files in order. A malformed line raises
     EvalSetError naming the file and line; blank lines are skipped; ids must be unique
-    across all files."""
+    across all files. With `rubric`, the gold `indicators` of every line must be indicator or
+    principle ids of that rubric (an eval run passes the rubric it grades with)."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
+    known = _RubricIds(rubric) if rubric is not None else None
     seen: dict[str, tuple[int, int]] = {}  # id -> (file index, line)
     paths = [Path(p) for p in paths]
     for file_no, path in enumerate(paths):
@@ -99,7 +129,7 @@ def iter_eval_items(paths: Sequence[Path | str] | Path | str) -> Iterator[EvalIt
                     line = line.lstrip("\ufeff")
                 if not line.strip():
                     continue
-                item = _parse_line(line, where)
+                item = _parse_line(line, where, known)
                 if item.id in seen:
                     first_file, first_line = seen[item.id]
                     raise EvalSetError(
@@ -109,9 +139,9 @@ def iter_eval_items(paths: Sequence[Path | str] | Path | str) -> Iterator[EvalIt
                 yield item
 
 
-def load_eval_set(path: Path | str) -> list[EvalItem]:
+def load_eval_set(path: Path | str, rubric: Rubric | None = None) -> list[EvalItem]:
     """All items of one eval-set file (see iter_eval_items)."""
-    return list(iter_eval_items([path]))
+    return list(iter_eval_items([path], rubric))
 
 
 # --------------------------------------------------------------------------- predictions

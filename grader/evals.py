@@ -189,9 +189,10 @@ def _prepare(
     return done, warnings
 
 
-def _scan(paths: Sequence[Path]) -> set[str]:
-    """Validate every line before grading anything (a bad line 4,000 in fails fast)."""
-    ids = {item.id for item in iter_eval_items(paths)}
+def _scan(paths: Sequence[Path], rubric: Rubric) -> set[str]:
+    """Validate every line before grading anything (a bad line 4,000 in fails fast), the gold
+    indicator ids against the rubric of the run included."""
+    ids = {item.id for item in iter_eval_items(paths, rubric)}
     if not ids:
         raise EvalSetError(f"{', '.join(map(str, paths))}: no stories: an eval set has one JSON object per line")
     return ids
@@ -257,9 +258,9 @@ def run_eval(
         raise BadInputError(f"--samples must be at least 1, got {samples}")
     settings = settings or Settings.from_env()
     threading.Thread(target=_preload_report_modules, name="eval-preload", daemon=True).start()
-    ids = _scan(paths)
-    eng = _resolve_engine(engine, samples, settings)
     rub = rubric if isinstance(rubric, Rubric) else grading.get_rubric(rubric, settings)
+    ids = _scan(paths, rub)
+    eng = _resolve_engine(engine, samples, settings)
     info = eng.preflight(rub)  # no API key, no index: stop here, before the output folder is touched
     out_dir = Path(out_dir)
     manifest = {
@@ -278,7 +279,7 @@ def run_eval(
     handles = [predictions_path(out_dir, r).open("a", encoding="utf-8") for r in range(1, repeats + 1)]
     interrupted = False
     try:
-        for chunk in _chunks(iter_eval_items(paths), chunk_size):
+        for chunk in _chunks(iter_eval_items(paths, rub), chunk_size):
             texts = [story_text(it) for it in chunk]
             briefs: list[list[Brief | None]] = [[d.pop(it.id, None) for it in chunk] for d in done]
             for r in range(repeats):

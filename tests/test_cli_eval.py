@@ -83,6 +83,12 @@ def test_bad_options_fail_before_grading(monkeypatch, capsys, fake, eval_set, tm
     bad = write_set(tmp_path / "bad.jsonl", [story(1, 1), '{"id": "x", "text": "t", "level": 9}'])
     code, _, stderr = cli(monkeypatch, capsys, "eval", str(bad), "--out", str(tmp_path / "r"))
     assert code == 2 and stderr.startswith(f"error: {bad}:2:") and "Traceback" not in stderr  # no empty line first
+    unknown = write_set(tmp_path / "unknown.jsonl", [story(1, 1), story(2, 3, indicators=["co.L3.1", "lv9-foo"])])
+    code, _, stderr = cli(monkeypatch, capsys, "eval", str(unknown), "--out", str(tmp_path / "r"))
+    assert code == 2 and flat(stderr).startswith(f"error: {unknown}:2: field 'indicators': 'lv9-foo' is not an indicator")
+    status = write_set(tmp_path / "status.jsonl", [story(1, 1), {"id": "n", "text": "Lunch.", "expected_status": "not_work"}])
+    code, _, stderr = cli(monkeypatch, capsys, "eval", str(status), "--out", str(tmp_path / "r"))
+    assert code == 2 and flat(stderr).startswith(f"error: {status}:2: field 'expected_status' must be") and "'not_work'" in stderr
     assert fake.calls == 0
 
 

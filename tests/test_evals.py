@@ -40,7 +40,7 @@ def make_rubric() -> Rubric:
 
     return Rubric.model_validate({
         "id": "customer-obsession", "version": 1, "title": lt("Customer obsession"), "source": {"title": "test source"},
-        "principles": [{"id": "co.p1", "text": lt("principle")}],
+        "principles": [{"id": f"co.p{k}", "text": lt("principle")} for k in (1, 4)],
         "levels": [
             {"level": i, "name": lt(f"L{i}"), "summary": lt("s"), "indicators": [{"id": f"co.L{i}.1", "text": lt("x")}]}
             for i in range(6)
@@ -152,6 +152,9 @@ def test_load_eval_set_keeps_extras_and_skips_blank_lines(tmp_path: Path) -> Non
         ('{"id": 12, "text": "t"}', "'id'"),
         ('{"id": "  ", "text": "t"}', "blank"),
         ('{"id": "x", "text": "t", "level": 2, "expected_status": "insufficient_evidence"}', "must not have a level"),
+        ('{"id": "x", "text": "t", "expected_status": "graded"}', "field 'expected_status' must be 'insufficient_evidence' (a text that is not a work story) or absent, got 'graded'"),
+        ('{"id": "x", "text": "t", "expected_status": "insufficient-evidence", "tags": ["not-work"]}', "got 'insufficient-evidence'"),
+        ('{"id": "x", "text": "t", "level": 2, "expected_status": 0}', "got 0"),
         ('{"id": "s1", "text": "again", "level": 1}', "duplicate id 's1'"),
         ('{"id": "x", "text": "I asked.", "level": 3, "indicators": ["co.L3.1"], "gold_evidence": ["I asked."]}', "map indicator ids"),
         ('{"id": "x", "text": "I asked.", "level": 3, "indicators": ["co.L3.1"], "gold_evidence": {"co.L2.1": ["I asked."]}}',
@@ -167,6 +170,29 @@ def test_malformed_line_names_file_and_line(tmp_path: Path, line: str, message: 
     with pytest.raises(EvalSetError) as err:
         load_eval_set(p)
     assert f"{p}:3:" in str(err.value) and message in str(err.value)
+
+
+def test_gold_indicator_ids_are_checked_against_the_rubric(tmp_path: Path) -> None:
+    """With the rubric (as an eval run loads the set), a gold id the rubric does not have is an
+    error naming the file, the line and the id; principle ids are gold ids too."""
+    ok = write_set(tmp_path / "ok.jsonl", [story(1, 2, indicators=["co.L2.1", "co.p4"])])
+    assert [it.indicators for it in load_eval_set(ok, make_rubric())] == [["co.L2.1", "co.p4"]]
+    p = write_set(tmp_path / "bad.jsonl", [story(1, 2, indicators=["co.L2.1"]), story(2, 3, indicators=["co.L3.1", "lv9-foo"])])
+    assert len(load_eval_set(p)) == 2  # without a rubric the loader cannot tell
+    with pytest.raises(EvalSetError) as err:
+        load_eval_set(p, make_rubric())
+    assert str(err.value) == (
+        f"{p}:2: field 'indicators': 'lv9-foo' is not an indicator or principle of rubric 'customer-obsession' "
+        "(ids look like 'co.L0.1')"
+    )
+
+
+def test_an_eval_run_refuses_unknown_gold_ids_before_grading(tmp_path: Path, settings: Settings) -> None:
+    p = write_set(tmp_path / "set.jsonl", [story(i, i % 6) for i in range(5)] + [story(9, 4, indicators=["co.L4.2"])])
+    engine = FakeEngine()
+    with pytest.raises(EvalSetError, match=rf"{re.escape(str(p))}:6: field 'indicators': 'co.L4.2' is not an indicator"):
+        run(p, tmp_path / "out", settings, engine)
+    assert engine.calls == 0 and not (tmp_path / "out").exists()
 
 
 def test_file_errors(tmp_path: Path) -> None:
