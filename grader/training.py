@@ -78,9 +78,20 @@ def write_splits(items: Sequence[EvalItem], out_dir: Path, stem: str, *, force: 
     """Write `<stem>.train/dev/test.jsonl` in out_dir by the split rule, items sorted by id,
     one compact JSON line each (the item's own fields, nothing added). Returns the paths.
     Refuses (unless `force`) when an existing split file holds items that are not among `items`:
-    writing would delete them (the usual mistake: splitting only a new file into evals/)."""
+    writing would delete them (the usual mistake: splitting only a new file into evals/).
+    Refuses unlabeled items (`label_of` is None: no level, not marked as a text that is not a work
+    story), writing nothing: the split files are the labeled data, and training and the agreement
+    figures pass over an unlabeled story without a word, so a forgotten label would go unnoticed."""
     if not re.fullmatch(r"[\w-][\w.-]*", stem):
         raise BadInputError(f"stem {stem!r} must be a plain file name (letters, digits, '.', '-', '_'), not a path")
+    unlabeled = [it.id for it in items if label_of(it) is None]
+    if unlabeled:
+        shown = ", ".join(unlabeled[:20]) + (f" … and {len(unlabeled) - 20} more" if len(unlabeled) > 20 else "")
+        raise BadInputError(
+            f"{len(unlabeled)} item(s) have no label: {shown}. A split holds labeled stories only: give each a 'level' "
+            "(0-5), or mark a text that is not a work story with \"expected_status\": \"insufficient_evidence\" or "
+            "the tag 'not-work', or leave it out of the input; nothing was written"
+        )
     paths = {s: out_dir / f"{stem}.{s}.jsonl" for s in SPLITS}
     if not force:
         given = {it.id for it in items}

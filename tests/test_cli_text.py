@@ -105,6 +105,31 @@ def test_split_input_errors_are_messages(monkeypatch: pytest.MonkeyPatch, capsys
     assert code == 2 and "no stories" in stderr and not (tmp_path / "out").exists()
 
 
+def test_split_refuses_unlabeled_items(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """An item with no level, no expected_status 'insufficient_evidence' and no 'not-work' tag is
+    unlabeled: split names it and writes nothing (it used to land in train like a labeled one)."""
+    rows = [
+        {"id": "lab-1", "text": "I called the customer back the same day.", "level": 1},
+        {"id": "nw-1", "text": "Team lunch is on Friday.", "expected_status": "insufficient_evidence"},
+        {"id": "nw-2", "text": "The weather was nice.", "tags": ["not-work"]},
+        {"id": "todo-1", "text": "I asked five customers why they left.", "lang": "en"},
+        {"id": "todo-2", "text": "고객에게 직접 전화했다.", "tags": ["star-notes"]},
+    ]
+    src = tmp_path / "new.jsonl"
+    src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "out"
+    code, _, stderr = run_main(monkeypatch, capsys, "split", str(src), "--out", str(out))
+    said = " ".join(stderr.split())
+    assert code == 2 and "error: 2 item(s) have no label: todo-1, todo-2." in said and "Traceback" not in stderr
+    assert "lab-1" not in said and "nw-" not in said and not out.exists()
+    labeled = tmp_path / "labeled.jsonl"
+    labeled.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows[:3]), encoding="utf-8")
+    code, _, stderr = run_main(monkeypatch, capsys, "split", str(labeled), "--out", str(out))
+    assert code == 0, stderr
+    written = {json.loads(x)["id"] for p in out.glob("*.jsonl") for x in p.read_text(encoding="utf-8").splitlines()}
+    assert written == {"lab-1", "nw-1", "nw-2"}
+
+
 MARKED_UP = (
     "<script>alert('xss')</script><img src=x onerror=\"document.body.style.background='red'\">\n# Big heading\n"
     "**I interviewed five customers** every week about the _export_ step, and [link](javascript:alert(1)) <b>bold tag</b>.\n"
