@@ -17,30 +17,60 @@ from grader.types import Grade, Rubric
 ENGINES = ("local", "llm")
 
 
-def _utf16_text(data: bytes) -> bool:
-    """Starts with a UTF-16 byte order mark and reads as text in UTF-16."""
-    if not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return False
-    try:
-        text = data.decode("utf-16")
-    except UnicodeDecodeError:
+def _reads_as_text(text: str, controls: bool = True) -> bool:
+    """Mostly printable characters (or line breaks and tabs), no NUL; with `controls=False` no
+    other control character either (text has none; bytes that are not text decode to many)."""
+    if "\x00" in text or not controls and any(unicodedata.category(ch) == "Cc" and not ch.isspace() for ch in text):
         return False
     return sum(ch.isprintable() or ch in "\n\r\t" for ch in text) >= 0.9 * len(text)
+
+
+def _utf16_text(data: bytes) -> str | None:
+    """The text of UTF-16 bytes, or None when they are not UTF-16 text.
+
+    With a byte order mark (FF FE or FE FF), the bytes must decode and read as text. Without one
+    (Notepad's "Unicode", some exports), the NUL bytes tell the byte order: every code unit below
+    U+0100 (spaces, digits, punctuation, line breaks, English letters) has a NUL as its high byte,
+    which comes second in little-endian and first in big-endian. So in UTF-16 text the NULs sit
+    on one side of the byte pairs (the other side has one only in a character like U+AC00 '가',
+    00 AC in little-endian), and there are many of them: English text has one per character, Korean
+    one per space, digit or punctuation mark. Binary data (PNG, zip, random bytes) has NULs on both
+    sides, or does not decode, or decodes to code units that are not printable, and stays binary;
+    so does UTF-8 text with a stray NUL (too few NULs)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError:
+            return None
+        return text if _reads_as_text(text) else None
+    if len(data) < 2 or len(data) % 2:
+        return None
+    even, odd = data[0::2].count(0), data[1::2].count(0)
+    high, low = max(even, odd), min(even, odd)
+    if high < len(data) / 16 or low * 4 > high:  # under one code unit in 8 below U+0100, or NULs on both sides
+        return None
+    try:
+        text = data.decode("utf-16-le" if odd > even else "utf-16-be")
+    except UnicodeDecodeError:
+        return None
+    return text if _reads_as_text(text, controls=False) else None
 
 
 def check_story(data: str | bytes, max_chars: int) -> str:
     """Return the story as text, or raise BadInputError saying what is wrong with it."""
     if isinstance(data, bytes):
-        if _utf16_text(data):
-            raise BadInputError("the input is UTF-16 text (it starts with a UTF-16 byte order mark): save it as UTF-8 and try again")
-        if b"\x00" in data[:8192]:
+        utf16 = _utf16_text(data) if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data else None
+        if utf16 is not None:
+            data = utf16
+        elif b"\x00" in data[:8192]:
             raise BadInputError("the input looks like binary data, not text: paste or pass a UTF-8 text story")
-        try:
-            data = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise BadInputError(
-                f"the input is not UTF-8 text (invalid byte at position {exc.start}): save the story as UTF-8 and try again"
-            ) from None
+        else:
+            try:
+                data = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise BadInputError(
+                    f"the input is not UTF-8 text (invalid byte at position {exc.start}): save the story as UTF-8 and try again"
+                ) from None
     text = data.lstrip("\ufeff")
     if "\x00" in text:
         raise BadInputError("the input looks like binary data, not text: paste or pass a UTF-8 text story")

@@ -1,5 +1,6 @@
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -249,7 +250,6 @@ def test_html_in_a_story_is_plain_text(grader_settings: Settings) -> None:
         ("", "empty"),
         ("   \n\t  ", "empty"),
         (b"\xff\xfe\xfa not utf8", "not UTF-8"),  # a byte order mark, but not UTF-16 text either
-        ("고객 이야기".encode("utf-16"), "UTF-16 text"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
         ("x" * 20001, "20,001 characters; the limit is 20,000"),
         ("\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c" * 3, "control characters"),
@@ -272,6 +272,48 @@ def test_bom_is_dropped() -> None:
     assert check_story("\ufeffhello there".encode(), 100) == "hello there"
 
 
+UTF16_STORIES = {
+    "ko": "PM으로 일하며 신규 고객사 이탈률이 평균의 두 배라는 걸 보고, 3주 동안 이탈한 고객사 12곳을 직접 인터뷰했습니다.\r\n"
+          "가격이 아니라 가져오기 마법사가 문제였고, 고객사 다섯 곳과 매주 테스트했습니다.\r\n",
+    "en": "I interviewed 12 churned customers and found the root cause was data import.\nThen I tested a wizard with five of them weekly.\n",
+}
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-16"])
+@pytest.mark.parametrize("lang", list(UTF16_STORIES))
+def test_utf16_text_with_or_without_a_byte_order_mark_is_read(lang: str, encoding: str) -> None:
+    """UTF-16 without a byte order mark (the NUL high bytes of spaces, digits and English letters
+    tell the byte order) was called binary; with one it was refused. Both are read as text now."""
+    story = UTF16_STORIES[lang]
+    assert check_story(story.encode(encoding), 20000) == story
+
+
+def _zip_bytes() -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("story.txt", UTF16_STORIES["en"])
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10\x00\x00\x00\x10\x08\x06\x00\x00\x00\x1f\xf3\xffa",
+        _zip_bytes(),
+        random.Random(5).randbytes(4096),
+        bytes(b for x in random.Random(6).randbytes(500) for b in (x, 0)),  # 16-bit numbers below 256
+        "I asked the customers why they left.\x00 Then we fixed it.".encode(),  # UTF-8 with a stray NUL (even length)
+    ],
+    ids=["png", "zip", "random", "small-16-bit-numbers", "utf8-with-a-nul"],
+)
+def test_binary_data_is_still_binary(data: bytes) -> None:
+    with pytest.raises(BadInputError, match="binary data"):
+        check_story(data, 20000)
+
+
 def cli(args: list[str], stdin: bytes | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([sys.executable, "-m", "grader", *args], input=stdin, capture_output=True, env={**os.environ, **(env or {})})
 
@@ -287,12 +329,20 @@ def test_cli_grade_json_and_exit_codes(grader_settings: Settings, tmp_path: Path
 
     readable = cli(["grade", "-"], stdin=STORIES["ko_mid"].encode(), env=env)
     assert readable.returncode == 0 and "LV." in readable.stdout.decode()
+    utf16_file = tmp_path / "story-utf16.txt"
+    utf16_file.write_bytes(STORIES["ko_mid"].encode("utf-16-le"))  # no byte order mark: it was "binary data"
+    utf16 = cli(["grade", str(utf16_file), "--json"], env=env)
+    assert utf16.returncode == 0, utf16.stderr
+    as_utf16 = json.loads(utf16.stdout)
+    as_utf8 = json.loads(cli(["grade", "-", "--json"], stdin=STORIES["ko_mid"].encode(), env=env).stdout)
+    assert as_utf16["status"] == "graded" and as_utf16["language"] == "ko"
+    assert (as_utf16["level"], as_utf16["indicators"]) == (as_utf8["level"], as_utf8["indicators"])
 
     insufficient = cli(["grade", "-", "--json"], stdin=NOT_WORK["recipe"].encode(), env=env)
     assert insufficient.returncode == 0 and json.loads(insufficient.stdout)["status"] == "insufficient_evidence"
 
     for data, needle in ((b"", b"empty"), (b"caf\xe9 \xfa", b"not UTF-8"), (b"a" * 300, b"limit is 200"),
-                         ("고객".encode("utf-16"), b"UTF-16 text")):
+                         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", b"binary data")):
         bad = cli(["grade", "-"], stdin=data, env={**env, "GRADER_MAX_CHARS": "200"})
         assert bad.returncode == 2 and needle in bad.stderr and b"Traceback" not in bad.stderr
         assert len(bad.stderr.strip().splitlines()) == 1
