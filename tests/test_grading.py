@@ -262,7 +262,8 @@ def test_bad_input_is_rejected_with_a_reason(data: str | bytes, message: str) ->
 
 def test_the_everyday_mistakes_are_named_for_the_app() -> None:
     """The app words these two in its interface language by `reason`; others keep their text."""
-    for data, reason in (("  \n", "empty"), ("\ufeff", "empty"), ("x" * 101, "too_long"), (b"\xff\xfe", None)):
+    for data, reason in (("  \n", "empty"), ("\ufeff", "empty"), (b"\xff\xfe", "empty"),  # a UTF-16 byte order mark alone
+                         ("x" * 101, "too_long"), (b"\xff\xfe\xfa", None), (b"\x89PNG\r\n\x1a\n\x00\x00", None)):
         with pytest.raises(BadInputError) as caught:
             check_story(data, 100)
         assert caught.value.reason == reason
