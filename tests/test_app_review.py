@@ -128,6 +128,23 @@ def test_coach_override_with_corrections_and_comment(seeded) -> None:
     assert list(at.dataframe[0].value["coach"])[1] == "LV.1"
 
 
+def test_correction_boxes_have_plain_text_labels(seeded) -> None:
+    """A screen reader reads a widget's label as given: the correction boxes get the plain text
+    (no Markdown backslashes), and the text shown above each box is the escaped copy."""
+    from streamlit.proto.LabelVisibility_pb2 import LabelVisibility
+
+    from grader.ui.render import md_escape
+
+    a = seeded.a
+    at = _page()
+    at.selectbox(key="review_pick").set_value(a).run()
+    box = at.selectbox(key=f"corr_{a}_co.L2.1")
+    assert box.label == "co.L2.1 — Level 2 indicator <b>one</b>"  # the rubric text as written, no escapes
+    assert box.proto.label_visibility.value == LabelVisibility.LabelVisibilityOptions.COLLAPSED
+    assert md_escape(box.label) in [m.value for m in at.markdown]  # the visible text, shown as typed
+    assert all("\\" not in at.selectbox(key=f"corr_{a}_co.L{lv}.1").label for lv in range(6))
+
+
 def test_a_story_withdrawn_while_open_says_so_and_the_review_is_not_lost_silently(seeded) -> None:
     a = seeded.a
     at = _page()

@@ -149,10 +149,14 @@ def _detail(db: Store, r: Record, blind: bool) -> None:
         for i, j in enumerate(grade.indicators):
             default = current.get(j.id, j.status)
             label = j.id + (f" — {rubric.indicator(j.id).text.get(ui)}" if rubric and _has(rubric, j.id) else "")
-            chosen = cols[i % 2].selectbox(
-                md_escape(label), INDICATOR_STATUSES, index=INDICATOR_STATUSES.index(default), key=f"corr_{gid}_{j.id}",
-                format_func=names.__getitem__,
-            )
+            with cols[i % 2]:
+                # shown as typed through escaped Markdown; the widget's own label (what a screen reader
+                # reads) is the plain text: an escaped label would be read out with its backslashes
+                st.markdown(md_escape(label))
+                chosen = st.selectbox(
+                    label, INDICATOR_STATUSES, index=INDICATOR_STATUSES.index(default), key=f"corr_{gid}_{j.id}",
+                    format_func=names.__getitem__, label_visibility="collapsed",
+                )
             if chosen != j.status:
                 corrections[j.id] = chosen
     statuses = {j.id: j.status for j in grade.indicators} | corrections
