@@ -42,6 +42,12 @@ def _page(locale: str = "en-US") -> AppTest:
     return at.run()
 
 
+def _formats(table) -> dict[str, str]:
+    """The number format of each st.dataframe column that has one."""
+    columns = json.loads(table.proto.columns or "{}")
+    return {name: conf["type_config"]["format"] for name, conf in columns.items() if "format" in conf.get("type_config", {})}
+
+
 def test_run_from_evals_dir_shows_metrics_charts_and_history(evals_env) -> None:
     at = _page()
     assert not at.exception
@@ -63,6 +69,10 @@ def test_run_from_evals_dir_shows_metrics_charts_and_history(evals_env) -> None:
     assert (evals_env.settings.data_dir / "eval-runs" / runs[0].id / "report.json").is_file()
     history = at.dataframe[0].value
     assert list(history["run"]) == [runs[0].id]
+    # metric columns with 3 decimals, as in the headlines (Streamlit's default shows 4); counts as they are
+    assert _formats(at.dataframe[0]) == {"accuracy": "%.3f", "qwk": "%.3f", "within_one": "%.3f"}
+    by_lang = next(d for d in at.dataframe if "lang" in d.value.columns)
+    assert _formats(by_lang) == {"accuracy": "%.3f", "qwk": "%.3f", "within_one": "%.3f", "mae": "%.3f"}
     assert [b.label for b in at.get("download_button")] == ["Download report.md", "Download predictions.jsonl"]
 
 
@@ -82,6 +92,12 @@ def test_two_runs_are_compared(evals_env) -> None:
     assert at.selectbox(key="evals_pick").value == runs[1].id and f"{runs[1].id} · dev.jsonl · local · ×1" in texts_of(at)
     table = next(d.value for d in at.dataframe if "metric" in d.value.columns)
     assert "QWK" in list(table["metric"]) and {"A", "B", "Δ (B−A)", "95% CI"} <= set(table.columns)
+    rows = table.set_index("metric")
+    # 3 decimals as in the headlines, differences signed; the counts of the same columns as whole numbers
+    assert (rows.loc["QWK", "A"], rows.loc["QWK", "Δ (B−A)"]) == (f"{runs[1].qwk:.3f}", "+0.000")
+    assert (rows.loc["accuracy", "B"], rows.loc["n", "A"], rows.loc["n", "Δ (B−A)"]) == ("0.667", "4", "+0")
+    shown = [v for k in ("A", "B", "Δ (B−A)", "paired Δ") for v in rows[k].drop(["n", "failed"]) if isinstance(v, str)]
+    assert shown and all(re.fullmatch(r"[+-]?\d+\.\d{3}", v) for v in shown), shown
     assert "Items whose level or status changed: 0" in texts_of(at)
     assert (at.selectbox(key="evals_cmp_a").value, at.selectbox(key="evals_cmp_b").value) == (runs[1].id, runs[0].id)
     at.button(key="evals_run").click().run()  # a third run: compared with the second, not the old pair

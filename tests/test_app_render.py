@@ -113,3 +113,11 @@ def test_a_cited_passage_is_shown_on_one_line_without_markup() -> None:
     assert one_line("x" * 20, 5) == "xxxxx…"
     assert one_line("C# and #hashtags stay") == "C# and #hashtags stay"
 
+
+
+def test_per_level_tooltips_show_three_decimals() -> None:
+    from grader.ui.charts import per_level_bars
+
+    spec = per_level_bars({"1": {"recall": 2 / 3, "precision": 0.5, "n": 3}}).to_dict()
+    formats = {t["field"]: t.get("format") for t in spec["encoding"]["tooltip"]}
+    assert formats == {"level": None, "recall": ".3f", "precision": ".3f", "n": None}  # not 0.6666666666666666

@@ -243,8 +243,8 @@ def test_agreement_dashboard_and_export(seeded, monkeypatch) -> None:
     values = {m.label: m.value for m in at.metric}
     coach, grader = [2, 3, 2], [2, 4, 1]
     assert values["Reviewed"] == "3"
-    assert values["QWK"] == f"{metrics.qwk(coach, grader):.2f}"
-    assert values["Exact"] == "0.33" and values["Within one"] == "1.00"
+    assert values["QWK"] == f"{metrics.qwk(coach, grader):.3f}"  # 3 decimals, as the Evals page's metrics
+    assert values["Exact"] == "0.333" and values["Within one"] == "1.000"
     assert at.get("vega_lite_chart")  # the confusion heatmap
     at.checkbox(key="agree_blind").check().run()
     assert {m.label: m.value for m in at.metric}["Reviewed"] == "1"

@@ -42,6 +42,24 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+COUNTS = ("n", "n_failed")  # shown as whole numbers; every other metric with 3 decimals, as in the headlines
+
+
+def _metric_columns(keys: tuple[str, ...]) -> dict[str, Any]:
+    """Column config showing these metric columns with 3 decimals (the headlines' precision)."""
+    return {k: st.column_config.NumberColumn(tr("col", k), format="%.3f") for k in keys}
+
+
+def _cell(name: str, value: Any, *, signed: bool = False) -> str | None:
+    """A metric value of the comparison table, whose rows mix counts and fractions: a count as
+    a whole number, anything else with 3 decimals; `signed` for differences."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+        return None
+    if name in COUNTS:
+        return f"{round(value):+d}" if signed else str(round(value))
+    return f"{value:+.3f}" if signed else f"{value:.3f}"
+
+
 def _save_upload(name: str, data: bytes, folder: Path) -> Path:
     """Keep an uploaded eval set under GRADER_DATA_DIR (name made safe, content-addressed)."""
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).stem)[:60] or "upload"
@@ -131,7 +149,7 @@ def show_run(run: EvalRun) -> None:
         st.markdown(f"**{T('evals.by_lang')}**")
         rows = [{"lang": k, **{m: v.get(m) for m in ("n", "accuracy", "qwk", "within_one", "mae") if isinstance(v, dict)}}
                 for k, v in by_lang.items()]
-        table(rows)
+        table(rows, column_config=_metric_columns(("accuracy", "qwk", "within_one", "mae")))
     out = Path(run.out_dir)
     if not out.is_dir():
         st.caption(T("evals.missing_dir", path=str(out)))
@@ -178,11 +196,11 @@ def show_comparison(result: dict[str, Any]) -> None:
     for name, m in (result.get("metrics") or {}).items():
         p = m.get("paired") or {}
         ci = p.get("ci95")
-        row = {"metric": tr("col", name), "A": m.get("a"), "B": m.get("b")}
+        row = {"metric": tr("col", name), "A": _cell(name, m.get("a")), "B": _cell(name, m.get("b"))}
         if not (only_a or only_b):
-            row["Δ (B−A)"] = m.get("delta")
+            row["Δ (B−A)"] = _cell(name, m.get("delta"), signed=True)
         rows.append(row | {
-            "paired Δ": p.get("delta"), "95% CI": f"[{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else None,
+            "paired Δ": _cell(name, p.get("delta"), signed=True), "95% CI": f"[{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else None,
             "significant": p.get("significant"),
         })
     if rows:
@@ -204,7 +222,7 @@ def _history(db: Store) -> None:
         {"run": r.id, "time": when(r.created_at), "file": Path(r.file).name, "engine": r.engine, "repeats": r.repeats,
          "n": r.n, "accuracy": r.accuracy, "qwk": r.qwk, "within_one": r.within_one}
         for r in runs
-    ])
+    ], column_config=_metric_columns(("accuracy", "qwk", "within_one")))
     by_id = {r.id: r for r in runs}
     ids = list(by_id)
     if st.session_state.get(SHOW) not in by_id:

@@ -204,7 +204,7 @@ def _agreement(db: Store) -> None:
     if not stats["n"]:
         st.info(T("review.no_reviews"))
         return
-    fmt = lambda v: "–" if v is None else f"{v:.2f}"  # noqa: E731
+    fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731 - metrics with 3 decimals, as on the Evals page
     c = st.columns(4)
     c[0].metric(T("review.n"), stats["n"])
     c[1].metric(T("review.qwk"), fmt(stats["qwk"]))
