@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from app_fakes import app_env, column_labels, texts_of  # noqa: F401 - fixture
 from grader import evals
+from grader.errors import EngineError
+from grader.render import when
 from grader.ui import evals_page
 
 ITEMS = [
@@ -123,7 +126,52 @@ def test_upload_and_malformed_upload(evals_env) -> None:
     runs = evals_env.store.eval_runs()
     assert len(runs) == 1 and runs[0].n == 2
     saved = evals_env.settings.data_dir / "eval-uploads"
-    assert runs[0].file.startswith(str(saved)) and "my_set-" in runs[0].file  # name made safe, kept under data dir
+    kept = Path(runs[0].file)  # kept under the data dir, in a folder named by its content, under its own name
+    assert kept.name == "my set.jsonl" and kept.parent.parent == saved and kept.read_bytes() == good
+    # listed under the name it was uploaded under, not an internal one
+    assert list(at.dataframe[0].value["file"]) == ["my set.jsonl"]
+    assert f"{runs[0].id} · my set.jsonl · local · ×1" in texts_of(at)
+    assert at.selectbox(key="evals_pick").options == [f"{when(runs[0].created_at)} · my set.jsonl · local ×1"]
+
+
+def test_runs_of_uploads_are_told_apart_by_time_and_old_uploads_lose_their_hash(evals_env, monkeypatch) -> None:
+    from grader import store
+
+    monkeypatch.setattr(store, "now", lambda: "2026-11-27T18:44:23+00:00")  # both runs in the same minute
+    data = evals_env.settings.data_dir
+    good = "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in ITEMS[:2]).encode()
+    at = _page()
+    at.radio(key="evals_source").set_value("upload").run()
+    for _ in range(2):  # the same file twice in the same minute: the selectors add the run id
+        at.file_uploader(key="evals_upload").set_value(("set.jsonl", good, "application/json")).run()
+        at.button(key="evals_run").click().run()
+    new, old = evals_env.store.eval_runs()
+    assert new.file == old.file  # one kept copy
+    options = at.selectbox(key="evals_pick").options
+    assert options == [f"2026-11-27 18:44 UTC · set.jsonl · local ×1 · {r.id}" for r in (new, old)]
+    # a run stored before uploads kept their names: <safe stem>-<content hash>.jsonl
+    report = evals_env.store.eval_run(old.id).report
+    evals_env.store.add_eval_run(report, run_id="20200101-000000-abcdef", file=str(data / "eval-uploads" / "my_set-0123456789.jsonl"),
+                                 engine="local", out_dir=old.out_dir)
+    at.run()
+    assert "my_set.jsonl" in list(at.dataframe[0].value["file"])
+
+
+def test_a_failed_run_keeps_an_upload_that_a_stored_run_uses(evals_env, monkeypatch) -> None:
+    good = "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in ITEMS[:2]).encode()
+    at = _page()
+    at.radio(key="evals_source").set_value("upload").run()
+    at.file_uploader(key="evals_upload").set_value(("set.jsonl", good, "application/json")).run()
+    at.button(key="evals_run").click().run()
+    [run] = evals_env.store.eval_runs()
+
+    def broken(*args, **kwargs):
+        raise EngineError("the endpoint is down")
+
+    monkeypatch.setattr(evals, "run_eval", broken)
+    at.button(key="evals_run").click().run()  # the same file again, and this run fails
+    assert [e.value for e in at.error] == ["the endpoint is down"]
+    assert Path(run.file).read_bytes() == good  # still there for the stored run (it was deleted before)
 
 
 def test_korean_metrics_coverage_and_headers(evals_env) -> None:

@@ -60,14 +60,54 @@ def _cell(name: str, value: Any, *, signed: bool = False) -> str | None:
     return f"{value:+.3f}" if signed else f"{value:.3f}"
 
 
-def _save_upload(name: str, data: bytes, folder: Path) -> Path:
-    """Keep an uploaded eval set under GRADER_DATA_DIR (name made safe, content-addressed)."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).stem)[:60] or "upload"
-    path = folder / f"{stem}-{hashlib.sha256(data).hexdigest()[:10]}.jsonl"
-    folder.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        path.write_bytes(data)
-    return path
+def _upload_name(name: str) -> str:
+    """The name an uploaded file was given, as a file name (no folders, no control characters)."""
+    base = Path(str(name).replace("\\", "/")).name
+    base = re.sub(r"[\x00-\x1f\x7f]", "", base).strip()
+    if len(base) > 120:
+        suffix = Path(base).suffix[:20]
+        base = base[: 120 - len(suffix)] + suffix
+    return base if base.strip(".") else "upload.jsonl"
+
+
+def _save_upload(name: str, data: bytes, folder: Path) -> tuple[Path, bool]:
+    """Keep an uploaded eval set under GRADER_DATA_DIR as <content hash>/<the name it was uploaded
+    under>: the file keeps the user's name (the run history shows it), the folder tells apart
+    different files of the same name. Also says whether the file was written now (False: the
+    same file was uploaded before, and stored runs may use it)."""
+    path = folder / hashlib.sha256(data).hexdigest()[:12] / _upload_name(name)
+    if path.exists():
+        return path, False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path, True
+
+
+def _drop_upload(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    try:
+        path.parent.rmdir()  # its content-hash folder, when nothing else is in it
+    except OSError:
+        pass
+
+
+# uploads kept before they were stored under their own name: <safe stem>-<10 hex digits>.jsonl
+_OLD_UPLOAD = re.compile(r"^(?P<stem>.+)-[0-9a-f]{10}(?P<suffix>\.jsonl)$")
+
+
+def set_name(file: str) -> str:
+    """The name an eval run's file is shown under: the file's name (an upload's name as uploaded),
+    without the content hash that older uploads carried in theirs."""
+    path = Path(file)
+    old = _OLD_UPLOAD.match(path.name) if path.parent.name == "eval-uploads" else None
+    return old["stem"] + old["suffix"] if old else path.name
+
+
+def _run_label(run: EvalRun, twins: set[str]) -> str:
+    """A run as the selectors list it: time, eval set, engine and repeats; the run id only where
+    two runs would otherwise read the same."""
+    label = f"{when(run.created_at)} · {set_name(run.file)} · {run.engine} ×{run.repeats}"
+    return f"{label} · {run.id}" if label in twins else label
 
 
 def _choose_file() -> tuple[Path | None, Any]:
@@ -83,7 +123,8 @@ def _choose_file() -> tuple[Path | None, Any]:
     return None, st.file_uploader(T("evals.upload"), type=["jsonl"], key="evals_upload")
 
 
-def _run(db: Store, s, path: Path, engine: str, repeats: int, names: dict[str, str] | None = None) -> None:
+def _run(db: Store, s, path: Path, engine: str, repeats: int, names: dict[str, str] | None = None,
+         new_upload: bool = False) -> None:
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
     evals = _evals()
@@ -104,8 +145,8 @@ def _run(db: Store, s, path: Path, engine: str, repeats: int, names: dict[str, s
     except GraderError as exc:
         bar.empty()
         show_error(exc, names)
-        if names:  # an upload no stored run uses is not kept (a malformed one in particular)
-            path.unlink(missing_ok=True)
+        if new_upload:  # an upload no stored run uses is not kept (a malformed one in particular)
+            _drop_upload(path)
         return
     bar.progress(1.0, text=T("evals.done", id=run_id))
     st.session_state[SHOW] = run_id  # before the selector is created below, so it moves to the new run
@@ -115,7 +156,7 @@ def _run(db: Store, s, path: Path, engine: str, repeats: int, names: dict[str, s
 
 def show_run(run: EvalRun) -> None:
     r = run.report
-    st.caption(f"{run.id} · {Path(run.file).name} · {run.engine} · ×{run.repeats} · {when(run.created_at)}")
+    st.caption(md_escape(f"{run.id} · {set_name(run.file)} · {run.engine} · ×{run.repeats} · {when(run.created_at)}"))
     shown = [(k, r.get(k)) for k in HEADLINE if k in r]
     retold = (r.get("extra") or {}).get("content_pairs")
     if retold is not None and "pair_agreement" in r:  # translations/paraphrases alone, after all pair ids
@@ -219,15 +260,18 @@ def _history(db: Store) -> None:
         st.info(T("evals.no_runs"))
         return
     table([
-        {"run": r.id, "time": when(r.created_at), "file": Path(r.file).name, "engine": r.engine, "repeats": r.repeats,
+        {"run": r.id, "time": when(r.created_at), "file": set_name(r.file), "engine": r.engine, "repeats": r.repeats,
          "n": r.n, "accuracy": r.accuracy, "qwk": r.qwk, "within_one": r.within_one}
         for r in runs
     ], column_config=_metric_columns(("accuracy", "qwk", "within_one")))
     by_id = {r.id: r for r in runs}
     ids = list(by_id)
+    labels = [_run_label(r, set()) for r in runs]
+    twins = {x for x in labels if labels.count(x) > 1}
+    names = {r.id: _run_label(r, twins) for r in runs}  # looked up now: AppTest formats outside the run
     if st.session_state.get(SHOW) not in by_id:
         st.session_state.pop(SHOW, None)  # a stale pick falls back to the newest run
-    shown = st.selectbox(T("evals.show"), ids, key=SHOW)
+    shown = st.selectbox(T("evals.show"), ids, key=SHOW, format_func=names.__getitem__)
     show_run(by_id[shown])
     if len(ids) < 2:
         return
@@ -238,8 +282,8 @@ def _history(db: Store) -> None:
     for key, default in ((CMP_A, (same_set or ids)[0]), (CMP_B, ids[0])):
         if st.session_state.get(key) not in by_id:
             st.session_state[key] = default
-    a = left.selectbox(T("evals.run_a"), ids, key=CMP_A)
-    b = right.selectbox(T("evals.run_b"), ids, key=CMP_B)
+    a = left.selectbox(T("evals.run_a"), ids, key=CMP_A, format_func=names.__getitem__)
+    b = right.selectbox(T("evals.run_b"), ids, key=CMP_B, format_func=names.__getitem__)
     if a == b:
         st.caption(T("evals.compare.pick"))
         return
@@ -262,11 +306,12 @@ def render() -> None:
     repeats = int(c2.number_input(T("evals.repeats"), min_value=1, max_value=10, value=1, step=1, key="evals_repeats"))
     if st.button(T("evals.run"), type="primary", key="evals_run", disabled=path is None and upload is None):
         names: dict[str, str] = {}
+        new_upload = False
         if upload is not None:  # kept under GRADER_DATA_DIR; messages name it as uploaded
-            path = _save_upload(upload.name, upload.getvalue(), s.data_dir / "eval-uploads")
-            names = {str(path): Path(upload.name).name}
+            path, new_upload = _save_upload(upload.name, upload.getvalue(), s.data_dir / "eval-uploads")
+            names = {str(path): path.name}
         if path is not None:
-            _run(db, s, path, engine, repeats, names)
+            _run(db, s, path, engine, repeats, names, new_upload)
     try:
         _history(db)
     except GraderError as exc:
