@@ -251,3 +251,53 @@ def test_runs_over_different_items_show_no_unpaired_delta(evals_env) -> None:
     assert any(f"different items (0 only in A, {len(dev) - 2} only in B)" in w.value for w in at.warning)
     table = next(d.value for d in at.dataframe if "metric" in d.value.columns)
     assert "Δ (B−A)" not in table.columns and {"A", "B", "paired Δ"} <= set(table.columns)
+
+
+def _evals_then_elsewhere() -> None:
+    """The Evals page as app.py draws it (inputs kept before navigation), drawn only while "away" is
+    unset: st.navigation draws one page per run, and a page left is not drawn."""
+    import streamlit as st
+
+    from grader.ui.evals_page import render
+    from grader.ui.shell import keep_inputs
+
+    keep_inputs()
+    if not st.session_state.get("away", False):
+        render()
+
+
+def test_the_uploaded_file_and_picks_survive_a_visit_to_another_page(evals_env, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # offers the llm engine too (the fake grades)
+    at = AppTest.from_function(_evals_then_elsewhere, default_timeout=60).run()
+    at.button(key="evals_run").click().run()
+    at.button(key="evals_run").click().run()
+    first, second = [r.id for r in reversed(evals_env.store.eval_runs())]
+    at.selectbox(key="evals_pick").set_value(first).run()
+    at.selectbox(key="evals_cmp_b").set_value(first).run()
+    at.radio(key="evals_source").set_value("upload").run()
+    good = "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in ITEMS[:3]).encode()
+    at.file_uploader(key="evals_upload").set_value(("my set.jsonl", good, "application/json")).run()
+    at.selectbox(key="evals_engine").set_value("llm").run()
+    at.number_input(key="evals_repeats").set_value(2).run()
+    for away in (True, False):
+        at.session_state["away"] = away
+        at.run()
+    assert not at.exception and not at.warning  # no "default value and Session State" warning either
+    assert at.radio(key="evals_source").value == "upload"
+    assert at.selectbox(key="evals_engine").value == "llm" and at.number_input(key="evals_repeats").value == 2
+    assert at.selectbox(key="evals_pick").value == first
+    assert (at.selectbox(key="evals_cmp_a").value, at.selectbox(key="evals_cmp_b").value) == (first, first)
+    assert at.file_uploader(key="evals_upload").value in (None, [])  # the uploader itself starts empty again...
+    assert "Uploaded earlier: **my set.jsonl** (0.3 KB)" in texts_of(at)  # ...but the page says which file it keeps
+    at.button(key="evals_run").click().run()  # and runs it
+    assert not at.exception
+    run = evals_env.store.eval_runs()[0]
+    assert (Path(run.file).name, run.engine, run.repeats, run.n) == ("my set.jsonl", "llm", 2, 3)
+    assert Path(run.file).read_bytes() == good
+    at.button(key="evals_upload_forget").click().run()  # "Remove": nothing to run until a file is picked
+    assert at.button(key="evals_run").disabled and "Uploaded earlier" not in texts_of(at)
+    at.radio(key="evals_source").set_value("evals/").run()
+    for away in (True, False):
+        at.session_state["away"] = away
+        at.run()
+    assert at.selectbox(key="evals_file").value.name == "dev.jsonl" and at.radio(key="evals_source").value == "evals/"

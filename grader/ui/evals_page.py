@@ -23,6 +23,7 @@ from grader.ui.render import md_escape
 
 EVALS_DIR = REPO_DIR / "evals"
 SHOW = "evals_pick"  # key of the "Show run" selector; set to a new run id when a run finishes
+UPLOAD = "evals_upload_kept"  # {"name", "data"} of the uploaded eval set, kept while other pages are shown
 CMP_A, CMP_B = "evals_cmp_a", "evals_cmp_b"  # the compared runs; a new run is compared with the one before it
 HEADLINE = ("n", "n_failed", "accuracy", "qwk", "within_one", "mae", "spearman", "repeat_alpha", "pair_agreement",
             "quote_validity", "citation_validity")
@@ -110,8 +111,22 @@ def _run_label(run: EvalRun, twins: set[str]) -> str:
     return f"{label} · {run.id}" if label in twins else label
 
 
-def _choose_file() -> tuple[Path | None, Any]:
-    """The eval set to run: a file of evals/, or an upload (saved only when it is run)."""
+def _keep_upload() -> None:
+    """The uploader changed (a file picked, or removed with its ×): keep the file's name and bytes,
+    which the uploader itself forgets once another page is shown."""
+    upload = st.session_state.get("evals_upload")
+    if upload is None:
+        st.session_state.pop(UPLOAD, None)
+    else:
+        st.session_state[UPLOAD] = {"name": upload.name, "data": upload.getvalue()}
+
+
+def _forget_upload() -> None:
+    st.session_state.pop(UPLOAD, None)
+
+
+def _choose_file() -> tuple[Path | None, dict[str, Any] | None]:
+    """The eval set to run: a file of evals/, or an upload ({"name", "data"}; saved only when it is run)."""
     source = st.radio(T("evals.source"), ["evals/", "upload"], horizontal=True, key="evals_source",
                       format_func=lambda v: ":material/folder: evals/" if v == "evals/" else ":material/upload: .jsonl")
     if source == "evals/":
@@ -120,7 +135,14 @@ def _choose_file() -> tuple[Path | None, Any]:
             st.info(T("evals.none", path=str(EVALS_DIR)))
             return None, None
         return st.selectbox(T("evals.file"), files, key="evals_file", format_func=lambda p: p.name), None
-    return None, st.file_uploader(T("evals.upload"), type=["jsonl"], key="evals_upload")
+    upload = st.file_uploader(T("evals.upload"), type=["jsonl"], key="evals_upload", on_change=_keep_upload)
+    kept = st.session_state.get(UPLOAD)
+    if upload is None and kept:  # uploaded before a visit to another page: still the file to run
+        left, right = st.columns([4, 1], vertical_alignment="center")
+        left.info(T("evals.upload.kept", name=md_escape(kept["name"]), size=f"{len(kept['data']) / 1024:,.1f}"),
+                  icon=":material/description:")
+        right.button(T("evals.upload.forget"), key="evals_upload_forget", on_click=_forget_upload)
+    return None, kept
 
 
 def _run(db: Store, s, path: Path, engine: str, repeats: int, names: dict[str, str] | None = None,
@@ -303,12 +325,13 @@ def render() -> None:
     engines = engine_choices(s)
     c1, c2 = st.columns(2)
     engine = c1.selectbox(T("grade.engine"), engines, key="evals_engine", format_func=engine_label(s))
-    repeats = int(c2.number_input(T("evals.repeats"), min_value=1, max_value=10, value=1, step=1, key="evals_repeats"))
+    st.session_state.setdefault("evals_repeats", 1)  # a default here and a kept value would make Streamlit warn
+    repeats = int(c2.number_input(T("evals.repeats"), min_value=1, max_value=10, step=1, key="evals_repeats"))
     if st.button(T("evals.run"), type="primary", key="evals_run", disabled=path is None and upload is None):
         names: dict[str, str] = {}
         new_upload = False
         if upload is not None:  # kept under GRADER_DATA_DIR; messages name it as uploaded
-            path, new_upload = _save_upload(upload.name, upload.getvalue(), s.data_dir / "eval-uploads")
+            path, new_upload = _save_upload(upload["name"], upload["data"], s.data_dir / "eval-uploads")
             names = {str(path): path.name}
         if path is not None:
             _run(db, s, path, engine, repeats, names, new_upload)
