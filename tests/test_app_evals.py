@@ -301,3 +301,36 @@ def test_the_uploaded_file_and_picks_survive_a_visit_to_another_page(evals_env, 
         at.session_state["away"] = away
         at.run()
     assert at.selectbox(key="evals_file").value.name == "dev.jsonl" and at.radio(key="evals_source").value == "evals/"
+
+
+def test_the_progress_bar_shows_count_percentage_elapsed_time_and_time_left(evals_env, monkeypatch) -> None:
+    import streamlit as st
+
+    ticks = iter(range(0, 10_000, 10))  # the page's clock: 10 s more at each reading
+    monkeypatch.setattr(evals_page, "CLOCK", lambda: float(next(ticks)))
+    engine, grade = evals_env.engine, evals_env.engine.grade
+
+    def leave_at_the_third(story, rubric, *, language):
+        if engine.calls == 2:  # the user opens another page: Streamlit stops the script at its next call
+            st.stop()
+        return grade(story, rubric, language=language)
+
+    monkeypatch.setattr(engine, "grade", leave_at_the_third)
+    at = _page()
+    assert "opening another page, or changing anything on this one, stops the run" in texts_of(at)  # said before
+    at.button(key="evals_run").click().run()
+    # clicked at 0 s, first report (0 done) at 10 s, then 20 s and 30 s: 2 graded in 20 s, 10 s each, 2 left
+    [bar] = at.get("progress")
+    assert bar.proto.text == "Graded 2 / 4 (50%) · 0:30 elapsed · about 0:20 left" and bar.proto.value == 50
+    at.run()
+    assert evals_env.store.eval_runs() == [] and any("No eval runs yet" in i.value for i in at.info)  # as the page says
+    monkeypatch.setattr(engine, "grade", grade)
+    at.button(key="evals_run").click().run()
+    [run] = evals_env.store.eval_runs()
+    # clicked at 40 s; reports at 50 s (0 done), 60-90 s (1-4 done) and 100 s (the chunk written); finished at 110 s
+    assert at.get("progress")[0].proto.text == f"Run {run.id} finished: 4 graded in 1:10."
+
+
+def test_durations_are_shown_as_minutes_and_seconds() -> None:
+    assert [evals_page.clock(x) for x in (0, 59.4, 59.6, 61, 3599, 3600, 7325, -3)] == [
+        "0:00", "0:59", "1:00", "1:01", "59:59", "1:00:00", "2:02:05", "0:00"]

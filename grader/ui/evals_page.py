@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -145,32 +146,69 @@ def _choose_file() -> tuple[Path | None, dict[str, Any] | None]:
     return None, kept
 
 
+CLOCK = time.monotonic  # the run's progress clock (a test sets its own)
+
+
+def clock(seconds: float) -> str:
+    """A duration as m:ss, or h:mm:ss from an hour on."""
+    h, rest = divmod(max(0, round(seconds)), 3600)
+    m, sec = divmod(rest, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+class RunProgress:
+    """The progress bar of a run: grades done of all, the percentage, the time since Run eval was
+    clicked and, once grades come in, about how long is left (the time spent grading so far per
+    grade × the grades left). Redrawn at each report of the run, i.e. as stories are graded."""
+
+    def __init__(self) -> None:
+        self.started = CLOCK()
+        self.first: tuple[float, int] | None = None  # (time, grades done) of the run's first report
+        self.bar = st.progress(0.0, text=T("evals.progress.start"))
+
+    def text(self, done: int, total: int, now: float) -> str:
+        elapsed = clock(now - self.started)
+        pct = int(100 * done / total) if total else 0
+        t0, done0 = self.first or (now, done)
+        if done <= done0 or done >= total:
+            return T("evals.progress.no_eta", done=done, total=total, pct=pct, elapsed=elapsed)
+        left = (now - t0) / (done - done0) * (total - done)
+        return T("evals.progress", done=done, total=total, pct=pct, elapsed=elapsed, left=clock(left))
+
+    def __call__(self, done: int, total: int) -> None:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        if get_script_run_ctx() is None:  # called from a worker thread: the page cannot be touched there
+            return
+        now = CLOCK()
+        if self.first is None:
+            self.first = (now, done)
+        self.bar.progress(min(1.0, done / total) if total else 0.0, text=self.text(done, total, now))
+
+    def finished(self, run_id: str, total: int | None) -> None:
+        self.bar.progress(1.0, text=T("evals.done", id=run_id, n=total if total is not None else "–",
+                                      elapsed=clock(CLOCK() - self.started)))
+
+
 def _run(db: Store, s, path: Path, engine: str, repeats: int, names: dict[str, str] | None = None,
          new_upload: bool = False) -> None:
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
     evals = _evals()
     run_id = datetime.now().strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
     out_dir = s.data_dir / "eval-runs" / run_id
-    bar = st.progress(0.0, text=T("evals.progress", done=0, total="…"))
-
-    def progress(done: int, total: int) -> None:
-        if get_script_run_ctx() is None:  # called from a worker thread: the page cannot be touched there
-            return
-        bar.progress(min(1.0, done / total) if total else 0.0, text=T("evals.progress", done=done, total=total))
-
+    progress = RunProgress()
     try:
         evals.load_eval_set(path)  # a malformed line is reported before any grading
         report = evals.run_eval([path], out_dir=out_dir, engine=engine, repeats=repeats, settings=s, progress=progress)
         model = (((report.get("extra") or {}).get("run") or {}).get("engine") or {}).get("model")
         db.add_eval_run(report, run_id=run_id, file=str(path), engine=engine, out_dir=out_dir, repeats=repeats, model=model)
     except GraderError as exc:
-        bar.empty()
+        progress.bar.empty()
         show_error(exc, names)
         if new_upload:  # an upload no stored run uses is not kept (a malformed one in particular)
             _drop_upload(path)
         return
-    bar.progress(1.0, text=T("evals.done", id=run_id))
+    n = report.get("n")
+    progress.finished(run_id, n * repeats if isinstance(n, int) else None)
     st.session_state[SHOW] = run_id  # before the selector is created below, so it moves to the new run
     st.session_state.pop(CMP_A, None)
     st.session_state.pop(CMP_B, None)  # the comparison falls back to this run against the one before it
@@ -327,6 +365,7 @@ def render() -> None:
     engine = c1.selectbox(T("grade.engine"), engines, key="evals_engine", format_func=engine_label(s))
     st.session_state.setdefault("evals_repeats", 1)  # a default here and a kept value would make Streamlit warn
     repeats = int(c2.number_input(T("evals.repeats"), min_value=1, max_value=10, step=1, key="evals_repeats"))
+    st.caption(T("evals.stay"))
     if st.button(T("evals.run"), type="primary", key="evals_run", disabled=path is None and upload is None):
         names: dict[str, str] = {}
         new_upload = False

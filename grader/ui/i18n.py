@@ -171,8 +171,18 @@ STRINGS: dict[str, dict[str, str]] = {
     "evals.none": {"en": "No .jsonl files in {path}.", "ko": "{path}에 .jsonl 파일이 없습니다."},
     "evals.repeats": {"en": "Repeats", "ko": "반복 횟수"},
     "evals.run": {"en": "Run eval", "ko": "실행"},
-    "evals.progress": {"en": "Graded {done} / {total}", "ko": "{done} / {total} 평가됨"},
-    "evals.done": {"en": "Run {id} finished.", "ko": "{id} 실행 완료."},
+    "evals.progress.start": {"en": "Reading the eval set and loading the engine…", "ko": "평가셋을 읽고 엔진을 불러오는 중…"},
+    "evals.progress": {"en": "Graded {done} / {total} ({pct}%) · {elapsed} elapsed · about {left} left",
+                       "ko": "{total}개 중 {done}개 평가 ({pct}%) · 경과 {elapsed} · 남은 시간 약 {left}"},
+    "evals.progress.no_eta": {"en": "Graded {done} / {total} ({pct}%) · {elapsed} elapsed",
+                              "ko": "{total}개 중 {done}개 평가 ({pct}%) · 경과 {elapsed}"},
+    "evals.done": {"en": "Run {id} finished: {n} graded in {elapsed}.", "ko": "{id} 실행 완료: {n}개를 {elapsed} 동안 평가했습니다."},
+    "evals.stay": {
+        "en": "Stay on this page until a run finishes: opening another page, or changing anything on this one, "
+              "stops the run, and a stopped run is not listed under Runs.",
+        "ko": "실행이 끝날 때까지 이 페이지에 머무르세요. 다른 페이지를 열거나 이 페이지에서 무엇이든 바꾸면 실행이 멈추고, "
+              "멈춘 실행은 실행 기록에 나오지 않습니다.",
+    },
     "evals.history": {"en": "Runs", "ko": "실행 기록"},
     "evals.show": {"en": "Show run", "ko": "실행 보기"},
     "evals.compare": {"en": "Compare two runs", "ko": "두 실행 비교"},
