@@ -317,7 +317,7 @@ def test_the_progress_bar_shows_count_percentage_elapsed_time_and_time_left(eval
 
     monkeypatch.setattr(engine, "grade", leave_at_the_third)
     at = _page()
-    assert "opening another page, or changing anything on this one, stops the run" in texts_of(at)  # said before
+    assert "opening another page, or changing anything on this one, stops it" in texts_of(at)  # said before
     at.button(key="evals_run").click().run()
     # clicked at 0 s, first report (0 done) at 10 s, then 20 s and 30 s: 2 graded in 20 s, 10 s each, 2 left
     [bar] = at.get("progress")
@@ -334,3 +334,59 @@ def test_the_progress_bar_shows_count_percentage_elapsed_time_and_time_left(eval
 def test_durations_are_shown_as_minutes_and_seconds() -> None:
     assert [evals_page.clock(x) for x in (0, 59.4, 59.6, 61, 3599, 3600, 7325, -3)] == [
         "0:00", "0:59", "1:00", "1:01", "59:59", "1:00:00", "2:02:05", "0:00"]
+
+
+def _stop_at(engine, monkeypatch, n: int):
+    """Make the fake engine's n-th grading stop the script, as Streamlit does when the user opens another page."""
+    import streamlit as st
+
+    grade = engine.grade
+
+    def stop(story, rubric, *, language):
+        if engine.calls == n - 1:
+            st.stop()
+        return grade(story, rubric, language=language)
+
+    monkeypatch.setattr(engine, "grade", stop)
+    return lambda: monkeypatch.setattr(engine, "grade", grade)
+
+
+def test_a_stopped_run_keeps_its_saved_grades_and_is_resumed(evals_env, monkeypatch) -> None:
+    monkeypatch.setattr(evals_page, "SAVE_EVERY", 2)
+    monkeypatch.setenv("GRADER_CONCURRENCY", "1")  # saves every 2 stories
+    engine = evals_env.engine
+    restore = _stop_at(engine, monkeypatch, 3)  # stopped while grading the third story: the first two are saved
+    at = _page()
+    assert "A run saves its grades every 2 stories" in texts_of(at)
+    at.button(key="evals_run").click().run()
+    at.run()  # the page drawn again (the user is back)
+    assert evals_env.store.eval_runs() == []
+    [folder] = (evals_env.settings.data_dir / "eval-runs").iterdir()
+    assert len((folder / "predictions.jsonl").read_text(encoding="utf-8").splitlines()) == 2
+    assert len(at.warning) == 1 and "A run of dev.jsonl (local ×1) stopped before it finished: 2 grades are saved." in texts_of(at)
+    restore()
+    calls = engine.calls
+    at.button(key=f"evals_resume_{folder.name}").click().run()
+    assert not at.exception and not at.warning
+    assert engine.calls - calls == 2  # only the two stories not saved are graded
+    [run] = evals_env.store.eval_runs()
+    assert run.id == folder.name and run.n == 4 and run.accuracy == pytest.approx(2 / 3, abs=1e-3)
+    ids = [json.loads(x)["id"] for x in (folder / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert ids == ["a", "b", "c", "d"]
+    assert f"Run {run.id} finished" in at.get("progress")[0].proto.text and at.selectbox(key="evals_pick").value == run.id
+
+
+def test_a_stopped_run_of_an_upload_can_be_discarded(evals_env, monkeypatch) -> None:
+    _stop_at(evals_env.engine, monkeypatch, 2)
+    at = _page()
+    at.radio(key="evals_source").set_value("upload").run()
+    good = "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in ITEMS).encode()
+    at.file_uploader(key="evals_upload").set_value(("my set.jsonl", good, "application/json")).run()
+    at.button(key="evals_run").click().run()
+    at.run()
+    assert len(at.warning) == 1 and "A run of my set.jsonl (local ×1) stopped before it finished: 0 grades are saved." in texts_of(at)
+    data = evals_env.settings.data_dir
+    [folder] = (data / "eval-runs").iterdir()
+    at.button(key=f"evals_discard_{folder.name}").click().run()
+    assert not at.warning and not folder.exists()
+    assert not list((data / "eval-uploads").iterdir())  # its upload too, as no stored run uses it

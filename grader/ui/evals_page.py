@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 import time
 import uuid
 from datetime import datetime
@@ -24,6 +25,7 @@ from grader.ui.render import md_escape
 
 EVALS_DIR = REPO_DIR / "evals"
 SHOW = "evals_pick"  # key of the "Show run" selector; set to a new run id when a run finishes
+STOPPED = "evals_stopped"  # {run id: what it runs}: runs of this session stopped before they finished
 UPLOAD = "evals_upload_kept"  # {"name", "data"} of the uploaded eval set, kept while other pages are shown
 CMP_A, CMP_B = "evals_cmp_a", "evals_cmp_b"  # the compared runs; a new run is compared with the one before it
 HEADLINE = ("n", "n_failed", "accuracy", "qwk", "within_one", "mae", "spearman", "repeat_alpha", "pair_agreement",
@@ -190,28 +192,79 @@ class RunProgress:
                                       elapsed=clock(CLOCK() - self.started)))
 
 
+SAVE_EVERY = 8  # a run started here saves its grades every so many stories (more when GRADER_CONCURRENCY is higher)
+
+
+def _save_every(s) -> int:
+    """Stories graded between two saves of a run started here: few, as a run stops when the page is
+    left, but at least as many as the LLM engine grades at once."""
+    return max(SAVE_EVERY, s.concurrency)
+
+
 def _run(db: Store, s, path: Path, engine: str, repeats: int, names: dict[str, str] | None = None,
-         new_upload: bool = False) -> None:
+         new_upload: bool = False, resume: str | None = None) -> None:
+    """Run the eval set at `path` (or, with `resume`, the rest of that stopped run) with a progress
+    bar; store and show the run when it finishes, or show the error."""
     evals = _evals()
-    run_id = datetime.now().strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    run_id = resume or datetime.now().strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
     out_dir = s.data_dir / "eval-runs" / run_id
+    # listed until the run finishes or fails: a run stopped by leaving the page (Streamlit ends the
+    # script at its next call, so no code of this page runs then) is offered for resuming
+    stopped = st.session_state.setdefault(STOPPED, {})
+    stopped[run_id] = {"path": str(path), "name": path.name, "engine": engine, "repeats": repeats,
+                       "names": names or {}, "new_upload": new_upload, "out_dir": str(out_dir)}
     progress = RunProgress()
     try:
         evals.load_eval_set(path)  # a malformed line is reported before any grading
-        report = evals.run_eval([path], out_dir=out_dir, engine=engine, repeats=repeats, settings=s, progress=progress)
+        report = evals.run_eval([path], out_dir=out_dir, engine=engine, repeats=repeats, settings=s, progress=progress,
+                                resume=resume is not None, chunk_size=_save_every(s))
         model = (((report.get("extra") or {}).get("run") or {}).get("engine") or {}).get("model")
         db.add_eval_run(report, run_id=run_id, file=str(path), engine=engine, out_dir=out_dir, repeats=repeats, model=model)
     except GraderError as exc:
+        stopped.pop(run_id, None)
         progress.bar.empty()
         show_error(exc, names)
-        if new_upload:  # an upload no stored run uses is not kept (a malformed one in particular)
+        if new_upload and not _in_use(db, path):  # an upload no stored run uses is not kept (a malformed one in particular)
             _drop_upload(path)
         return
+    stopped.pop(run_id, None)
     n = report.get("n")
     progress.finished(run_id, n * repeats if isinstance(n, int) else None)
     st.session_state[SHOW] = run_id  # before the selector is created below, so it moves to the new run
     st.session_state.pop(CMP_A, None)
     st.session_state.pop(CMP_B, None)  # the comparison falls back to this run against the one before it
+
+
+def _in_use(db: Store, path: Path) -> bool:
+    return any(r.file == str(path) for r in db.eval_runs(limit=100_000))
+
+
+def _discard(run_id: str) -> None:
+    """Delete a stopped run's folder (and its upload, when no stored run uses it)."""
+    run = (st.session_state.get(STOPPED) or {}).pop(run_id, None)
+    if not run:
+        return
+    shutil.rmtree(run["out_dir"], ignore_errors=True)
+    if run["new_upload"] and not _in_use(store(settings()), Path(run["path"])):
+        _drop_upload(Path(run["path"]))
+
+
+def _stopped_runs(db: Store, s) -> None:
+    """The runs of this session stopped before they finished: resume (the saved grades are kept and
+    not graded again) or discard each."""
+    for run_id, run in list((st.session_state.get(STOPPED) or {}).items()):
+        saved = _evals().saved_grades(Path(run["out_dir"]), run["repeats"])
+        name = run["names"].get(run["path"], run["name"])
+        slot = st.empty()
+        with slot.container():
+            st.warning(T("evals.stopped", name=md_escape(name), engine=run["engine"], repeats=run["repeats"], saved=saved),
+                       icon=":material/pause_circle:")
+            left, right, _ = st.columns([1, 1, 4])
+            resume = left.button(T("evals.resume"), key=f"evals_resume_{run_id}", type="primary")
+            right.button(T("evals.discard"), key=f"evals_discard_{run_id}", on_click=_discard, args=(run_id,))
+        if resume:
+            slot.empty()  # the run's progress bar takes its place
+            _run(db, s, Path(run["path"]), run["engine"], run["repeats"], run["names"], run["new_upload"], resume=run_id)
 
 
 def show_run(run: EvalRun) -> None:
@@ -365,7 +418,7 @@ def render() -> None:
     engine = c1.selectbox(T("grade.engine"), engines, key="evals_engine", format_func=engine_label(s))
     st.session_state.setdefault("evals_repeats", 1)  # a default here and a kept value would make Streamlit warn
     repeats = int(c2.number_input(T("evals.repeats"), min_value=1, max_value=10, step=1, key="evals_repeats"))
-    st.caption(T("evals.stay"))
+    st.caption(T("evals.stay", n=_save_every(s)))
     if st.button(T("evals.run"), type="primary", key="evals_run", disabled=path is None and upload is None):
         names: dict[str, str] = {}
         new_upload = False
@@ -374,6 +427,7 @@ def render() -> None:
             names = {str(path): path.name}
         if path is not None:
             _run(db, s, path, engine, repeats, names, new_upload)
+    _stopped_runs(db, s)
     try:
         _history(db)
     except GraderError as exc:

@@ -178,11 +178,19 @@ STRINGS: dict[str, dict[str, str]] = {
                               "ko": "{total}개 중 {done}개 평가 ({pct}%) · 경과 {elapsed}"},
     "evals.done": {"en": "Run {id} finished: {n} graded in {elapsed}.", "ko": "{id} 실행 완료: {n}개를 {elapsed} 동안 평가했습니다."},
     "evals.stay": {
-        "en": "Stay on this page until a run finishes: opening another page, or changing anything on this one, "
-              "stops the run, and a stopped run is not listed under Runs.",
-        "ko": "실행이 끝날 때까지 이 페이지에 머무르세요. 다른 페이지를 열거나 이 페이지에서 무엇이든 바꾸면 실행이 멈추고, "
-              "멈춘 실행은 실행 기록에 나오지 않습니다.",
+        "en": "Stay on this page until a run finishes: opening another page, or changing anything on this one, stops it. "
+              "A run saves its grades every {n} stories; a stopped run is then offered here (in this browser tab) "
+              "to resume, without grading the saved stories again, or to discard.",
+        "ko": "실행이 끝날 때까지 이 페이지에 머무르세요. 다른 페이지를 열거나 이 페이지에서 무엇이든 바꾸면 실행이 멈춥니다. "
+              "실행은 이야기 {n}개마다 결과를 저장하며, 멈춘 실행은 (이 브라우저 탭에서) 여기에서 이어서 하거나 버릴 수 있습니다. "
+              "이어서 하면 저장된 이야기는 다시 평가하지 않습니다.",
     },
+    "evals.stopped": {
+        "en": "A run of {name} ({engine} ×{repeats}) stopped before it finished: {saved} grades are saved.",
+        "ko": "{name} 실행({engine} ×{repeats})이 끝나기 전에 멈췄습니다. 저장된 평가 {saved}개.",
+    },
+    "evals.resume": {"en": "Resume", "ko": "이어서 실행"},
+    "evals.discard": {"en": "Discard", "ko": "버리기"},
     "evals.history": {"en": "Runs", "ko": "실행 기록"},
     "evals.show": {"en": "Show run", "ko": "실행 보기"},
     "evals.compare": {"en": "Compare two runs", "ko": "두 실행 비교"},
