@@ -373,7 +373,9 @@ def test_a_stopped_run_keeps_its_saved_grades_and_is_resumed(evals_env, monkeypa
     assert run.id == folder.name and run.n == 4 and run.accuracy == pytest.approx(2 / 3, abs=1e-3)
     ids = [json.loads(x)["id"] for x in (folder / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
     assert ids == ["a", "b", "c", "d"]
-    assert f"Run {run.id} finished" in at.get("progress")[0].proto.text and at.selectbox(key="evals_pick").value == run.id
+    assert re.fullmatch(rf"Run {run.id} finished: 4 graded, the last 2 of them in \d:\d\d after resuming\.",
+                        at.get("progress")[0].proto.text)
+    assert at.selectbox(key="evals_pick").value == run.id
 
 
 def test_a_stopped_run_of_an_upload_can_be_discarded(evals_env, monkeypatch) -> None:

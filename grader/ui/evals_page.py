@@ -187,9 +187,13 @@ class RunProgress:
             self.first = (now, done)
         self.bar.progress(min(1.0, done / total) if total else 0.0, text=self.text(done, total, now))
 
-    def finished(self, run_id: str, total: int | None) -> None:
-        self.bar.progress(1.0, text=T("evals.done", id=run_id, n=total if total is not None else "–",
-                                      elapsed=clock(CLOCK() - self.started)))
+    def finished(self, run_id: str, total: int | None, resumed: int = 0) -> None:
+        n, elapsed = total if total is not None else "–", clock(CLOCK() - self.started)
+        if resumed and isinstance(total, int):  # the time is of the grades of this session only
+            text = T("evals.done.resumed", id=run_id, n=n, now=total - resumed, elapsed=elapsed)
+        else:
+            text = T("evals.done", id=run_id, n=n, elapsed=elapsed)
+        self.bar.progress(1.0, text=text)
 
 
 SAVE_EVERY = 8  # a run started here saves its grades every so many stories (more when GRADER_CONCURRENCY is higher)
@@ -229,7 +233,8 @@ def _run(db: Store, s, path: Path, engine: str, repeats: int, names: dict[str, s
         return
     stopped.pop(run_id, None)
     n = report.get("n")
-    progress.finished(run_id, n * repeats if isinstance(n, int) else None)
+    resumed = ((report.get("extra") or {}).get("run") or {}).get("resumed") or 0
+    progress.finished(run_id, n * repeats if isinstance(n, int) else None, resumed)
     st.session_state[SHOW] = run_id  # before the selector is created below, so it moves to the new run
     st.session_state.pop(CMP_A, None)
     st.session_state.pop(CMP_B, None)  # the comparison falls back to this run against the one before it

@@ -177,6 +177,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "evals.progress.no_eta": {"en": "Graded {done} / {total} ({pct}%) · {elapsed} elapsed",
                               "ko": "{total}개 중 {done}개 평가 ({pct}%) · 경과 {elapsed}"},
     "evals.done": {"en": "Run {id} finished: {n} graded in {elapsed}.", "ko": "{id} 실행 완료: {n}개를 {elapsed} 동안 평가했습니다."},
+    "evals.done.resumed": {"en": "Run {id} finished: {n} graded, the last {now} of them in {elapsed} after resuming.",
+                           "ko": "{id} 실행 완료: {n}개 평가, 이어서 실행한 뒤 마지막 {now}개를 {elapsed} 동안 평가했습니다."},
     "evals.stay": {
         "en": "Stay on this page until a run finishes: opening another page, or changing anything on this one, stops it. "
               "A run saves its grades every {n} stories; a stopped run is then offered here (in this browser tab) "
