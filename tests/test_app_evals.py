@@ -182,6 +182,8 @@ def test_korean_metrics_coverage_and_headers(evals_env) -> None:
     assert values["항목 수"] == "4" and values["정확도"] == "0.667" and values["±1 일치"]
     assert "레벨을 받은 3개로 계산했습니다. 1개는 근거 부족으로 판정되었습니다." in texts_of(at)
     assert column_labels(at.dataframe[0])["time"] == "시각"  # the run history; the data keeps its column names
+    by_lang = next(d.value for d in at.dataframe if "lang" in d.value.columns)
+    assert sorted(by_lang["lang"]) == ["영어", "한국어"]  # not "en" / "ko"
     heatmap = json.dumps(json.loads(at.get("vega_lite_chart")[0].proto.spec), ensure_ascii=False)
     assert '"title": "정답"' in heatmap and '"title": "예측"' in heatmap
 

@@ -272,6 +272,9 @@ def test_korean_queue_headers_filters_and_statuses(seeded) -> None:
     assert len(options) == 6 and all(re.search("[가-힣]", o) for o in options), options
     label = at.selectbox(key=f"corr_{a}_co.L2.1").label
     assert re.search("[가-힣]", label), label
+    criteria = next(d.value for d in at.dataframe if "criterion" in d.value.columns)["criterion"]
+    assert "레벨 2 지표" in list(criteria)  # the indicator table's criteria too, as in the correction boxes
     meta = next(c.value for c in at.caption if f"#{a} ·" in c.value).replace("\\", "")  # markdown escapes off
-    assert "English" in meta and re.search(r"· \d{4}-\d\d-\d\d \d\d:\d\d UTC ·", meta), meta
-    assert at.multiselect(key="rf_langs").options == ["한국어", "English"]
+    assert "· 영어 ·" in meta and re.search(r"· \d{4}-\d\d-\d\d \d\d:\d\d UTC ·", meta), meta
+    assert at.multiselect(key="rf_langs").options == ["한국어", "영어"]  # not "English" in the Korean interface
+    assert set(at.dataframe[0].value["lang"]) == {"한국어", "영어"}

@@ -306,7 +306,7 @@ def show_run(run: EvalRun) -> None:
     by_lang = r.get("by_lang") or {}
     if by_lang:
         st.markdown(f"**{T('evals.by_lang')}**")
-        rows = [{"lang": k, **{m: v.get(m) for m in ("n", "accuracy", "qwk", "within_one", "mae") if isinstance(v, dict)}}
+        rows = [{"lang": tr("lang", k), **{m: v.get(m) for m in ("n", "accuracy", "qwk", "within_one", "mae") if isinstance(v, dict)}}
                 for k, v in by_lang.items()]
         table(rows, column_config=_metric_columns(("accuracy", "qwk", "within_one", "mae")))
     out = Path(run.out_dir)

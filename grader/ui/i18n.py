@@ -78,7 +78,6 @@ STRINGS: dict[str, dict[str, str]] = {
     "grade.legend": {"en": "green: indicator met · yellow: partly met (hover for the indicator ids)",
                      "ko": "초록: 충족 · 노랑: 부분 충족 (마우스를 올리면 지표 id)"},
     "grade.indicators": {"en": "Indicators", "ko": "지표"},
-    "grade.principles": {"en": "principles", "ko": "원칙"},
     "grade.citations": {"en": "Cited criteria", "ko": "인용한 기준"},
     "grade.passages": {"en": "Source passages", "ko": "출처 문단"},
     "grade.source": {"en": "Source: {source}", "ko": "출처: {source}"},
@@ -271,6 +270,13 @@ STRINGS: dict[str, dict[str, str]] = {
         "ko": "자료 {sources}개 색인: 추가 {added}, 갱신 {updated}, 삭제 {removed}, 변경 없음 {unchanged}.",
     },
     "rubric.skipped": {"en": "Skipped: {what}", "ko": "건너뜀: {what}"},
+    # languages of stories and rubrics, named in the interface language (the interface switch names each in its own)
+    "lang.en": {"en": "English", "ko": "영어"},
+    "lang.ko": {"en": "Korean", "ko": "한국어"},
+    # where a cited or found index entry is (its stored location names these in English)
+    "where.principles": {"en": "principles", "ko": "원칙"},
+    "where.chunk": {"en": "chunk {n}", "ko": "{n}번째 부분"},
+    "engine.offline": {"en": "offline", "ko": "오프라인"},
     # placeholder of an empty filter (multiselect)
     "filter.all": {"en": "All", "ko": "전체"},
     # statuses: of an indicator, of a grade
