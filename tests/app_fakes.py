@@ -111,7 +111,7 @@ class FakeEngine(Engine):
                 Citation(id=f"co.L{level}.1", kind="indicator", source="customer-obsession v1", text=rubric.indicator(f"co.L{level}.1").text.get(language), location="LV"),
                 Citation(id="co.p1", kind="principle", source="Test source", text=rubric.principles[0].text.get(language),
                          location=f"{rubric.id} v{rubric.version}, principles"),
-                Citation(id="passage:abc123", kind="passage", source="Notes <i>on</i> customers", text="A passage with <script>alert(1)</script> and **stars**", location="notes.md § Intro"),
+                Citation(id="passage:abc123", kind="passage", source="Notes <i>on</i> customers", text="A passage with <script>alert(1)</script> and **stars**", location="notes.md § Intro (chunk 2)"),
             ],
             feedback=Feedback(strengths=["You <b>talked</b> to customers."], gaps=["No loop yet."], next_steps=["Ship a change and measure it."]),
             language=language, engine=self.info, usage=Usage(latency_ms=12.0),

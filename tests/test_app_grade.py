@@ -175,6 +175,8 @@ def test_korean_interface_switch(app_env) -> None:
     width = json.loads(table.proto.columns)["status"]["width"]
     assert isinstance(width, int) and width >= 100  # "small" (75 px) cut "no evidence" to "no evidenc"
     assert any(e.label.endswith("원칙") for e in at.expander)  # the principle's "principles" location
+    assert any(e.label.endswith("(2번째 부분\\)") for e in at.expander)  # a passage's "(chunk 2)", Markdown-escaped
+    assert at.selectbox(key="grade_engine").options == ["local (오프라인)"]
 
 
 def test_korean_input_errors(app_env, monkeypatch) -> None:

@@ -113,3 +113,34 @@ def test_a_cited_passage_is_shown_on_one_line_without_markup() -> None:
     assert one_line("x" * 20, 5) == "xxxxx…"
     assert one_line("C# and #hashtags stay") == "C# and #hashtags stay"
 
+
+
+def test_per_level_tooltips_show_three_decimals() -> None:
+    from grader.ui.charts import per_level_bars
+
+    spec = per_level_bars({"1": {"recall": 2 / 3, "precision": 0.5, "n": 3}}).to_dict()
+    formats = {t["field"]: t.get("format") for t in spec["encoding"]["tooltip"]}
+    assert formats == {"level": None, "recall": ".3f", "precision": ".3f", "n": None}  # not 0.6666666666666666
+
+
+def test_index_locations_are_shown_in_the_interface_language() -> None:
+    """The index stores where an entry is in English ("…, principles", "… (chunk 3)")."""
+    from streamlit.testing.v1 import AppTest
+
+    def script() -> None:
+        import streamlit as st
+
+        from grader.ui.common import where
+
+        for location in ("customer-obsession v1, principles", "notes § 실행으로 익히기 (chunk 10)",
+                         "customer-obsession v1, LV.3", "a (chunk x)", "my principles"):
+            st.text(where(location))
+
+    at = AppTest.from_function(script)
+    at.session_state["ui_lang"] = "ko"
+    at.run()
+    assert [x.value for x in at.text] == ["customer-obsession v1, 원칙", "notes § 실행으로 익히기 (10번째 부분)",
+                                          "customer-obsession v1, LV.3", "a (chunk x)", "my principles"]
+    at.session_state["ui_lang"] = "en"
+    at.run()
+    assert [x.value for x in at.text][:2] == ["customer-obsession v1, principles", "notes § 실행으로 익히기 (chunk 10)"]

@@ -128,6 +128,23 @@ def test_coach_override_with_corrections_and_comment(seeded) -> None:
     assert list(at.dataframe[0].value["coach"])[1] == "LV.1"
 
 
+def test_correction_boxes_have_plain_text_labels(seeded) -> None:
+    """A screen reader reads a widget's label as given: the correction boxes get the plain text
+    (no Markdown backslashes), and the text shown above each box is the escaped copy."""
+    from streamlit.proto.LabelVisibility_pb2 import LabelVisibility
+
+    from grader.ui.render import md_escape
+
+    a = seeded.a
+    at = _page()
+    at.selectbox(key="review_pick").set_value(a).run()
+    box = at.selectbox(key=f"corr_{a}_co.L2.1")
+    assert box.label == "co.L2.1 — Level 2 indicator <b>one</b>"  # the rubric text as written, no escapes
+    assert box.proto.label_visibility.value == LabelVisibility.LabelVisibilityOptions.COLLAPSED
+    assert md_escape(box.label) in [m.value for m in at.markdown]  # the visible text, shown as typed
+    assert all("\\" not in at.selectbox(key=f"corr_{a}_co.L{lv}.1").label for lv in range(6))
+
+
 def test_a_story_withdrawn_while_open_says_so_and_the_review_is_not_lost_silently(seeded) -> None:
     a = seeded.a
     at = _page()
@@ -226,8 +243,8 @@ def test_agreement_dashboard_and_export(seeded, monkeypatch) -> None:
     values = {m.label: m.value for m in at.metric}
     coach, grader = [2, 3, 2], [2, 4, 1]
     assert values["Reviewed"] == "3"
-    assert values["QWK"] == f"{metrics.qwk(coach, grader):.2f}"
-    assert values["Exact"] == "0.33" and values["Within one"] == "1.00"
+    assert values["QWK"] == f"{metrics.qwk(coach, grader):.3f}"  # 3 decimals, as the Evals page's metrics
+    assert values["Exact"] == "0.333" and values["Within one"] == "1.000"
     assert at.get("vega_lite_chart")  # the confusion heatmap
     at.checkbox(key="agree_blind").check().run()
     assert {m.label: m.value for m in at.metric}["Reviewed"] == "1"
@@ -255,6 +272,9 @@ def test_korean_queue_headers_filters_and_statuses(seeded) -> None:
     assert len(options) == 6 and all(re.search("[가-힣]", o) for o in options), options
     label = at.selectbox(key=f"corr_{a}_co.L2.1").label
     assert re.search("[가-힣]", label), label
+    criteria = next(d.value for d in at.dataframe if "criterion" in d.value.columns)["criterion"]
+    assert "레벨 2 지표" in list(criteria)  # the indicator table's criteria too, as in the correction boxes
     meta = next(c.value for c in at.caption if f"#{a} ·" in c.value).replace("\\", "")  # markdown escapes off
-    assert "English" in meta and re.search(r"· \d{4}-\d\d-\d\d \d\d:\d\d UTC ·", meta), meta
-    assert at.multiselect(key="rf_langs").options == ["한국어", "English"]
+    assert "· 영어 ·" in meta and re.search(r"· \d{4}-\d\d-\d\d \d\d:\d\d UTC ·", meta), meta
+    assert at.multiselect(key="rf_langs").options == ["한국어", "영어"]  # not "English" in the Korean interface
+    assert set(at.dataframe[0].value["lang"]) == {"한국어", "영어"}

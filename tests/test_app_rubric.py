@@ -31,7 +31,7 @@ class FakeIndex:
         self.searches += 1
         hits = [
             Hit(id="co.L3.1", kind="indicator", text="Validates with customers", source="customer-obsession v1", score=0.81, level=3),
-            Hit(id="passage:1", kind="passage", text="<script>x</script> passage", source="notes.md", location="notes.md § A", score=0.5),
+            Hit(id="passage:1", kind="passage", text="<script>x</script> passage", source="notes.md", location="notes.md § A (chunk 1)", score=0.5),
         ]
         return [h for h in hits if not kinds or h.kind in kinds][:k]
 
@@ -119,6 +119,8 @@ def test_korean_headers_kinds_and_placeholder(fake_index) -> None:
     hits = next(d for d in at.dataframe if "score" in d.value.columns)
     assert column_labels(hits)["score"] == "유사도" and column_labels(hits)["source"] == "출처"
     assert list(hits.value["kind"]) == ["지표", "문단"] and hits.proto.placeholder == "–"  # a passage has no level
+    assert list(hits.value["source"]) == ["customer-obsession v1", "notes.md § A (1번째 부분)"]  # not "(chunk 1)"
+    assert at.radio(key="rubric_lang").options == ["한국어", "영어"]  # the rubric's languages, named in Korean
 
 
 def test_a_rejected_document_is_named_as_uploaded_and_not_kept(fake_index, app_env, monkeypatch) -> None:

@@ -39,6 +39,7 @@ def per_level_bars(per_level: dict[str, Any], titles: dict[str, str] | None = No
         .mark_bar()
         .encode(x=alt.X("level:O", title=title("level")),
                 y=alt.Y("recall:Q", scale=alt.Scale(domain=[0, 1]), title=title("recall")),
-                tooltip=[alt.Tooltip(f"{f}:{t}", title=title(f)) for f, t in (("level", "O"), ("recall", "Q"), ("precision", "Q"), ("n", "Q"))])
+                tooltip=[alt.Tooltip(f"{f}:{t}", title=title(f), **({"format": ".3f"} if f in ("recall", "precision") else {}))
+                         for f, t in (("level", "O"), ("recall", "Q"), ("precision", "Q"), ("n", "Q"))])
         .properties(height=240)
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import streamlit as st
 
 from grader.config import Settings
@@ -37,6 +39,17 @@ def tr(prefix: str, value: object) -> str:
         return "–"
     key = f"{prefix}.{value}"
     return T(key) if key in STRINGS else str(value)
+
+
+_CHUNK = re.compile(r" \(chunk (\d+)\)$")
+
+
+def where(location: str) -> str:
+    """An index entry's stored location in the interface language: "<rubric> v1, principles" and
+    "<document> § <section> (chunk 3)" are stored in English."""
+    if location.endswith(", principles"):
+        return location.removesuffix("principles") + T("where.principles")
+    return _CHUNK.sub(lambda m: f" ({T('where.chunk', n=m[1])})", location)
 
 
 def table(rows: list[dict], column_config: dict | None = None, **kwargs: object) -> None:

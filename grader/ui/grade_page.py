@@ -26,8 +26,10 @@ def engine_choices(s: Settings) -> list[str]:
 
 
 def engine_label(s: Settings):
-    # language-neutral on purpose: a keyed widget's labels must not change with the interface language
-    return lambda e: "local (offline)" if e == "local" else f"llm ({s.model})"
+    """An engine as the engine lists name it (in the interface language; a keyed selectbox keeps its
+    choice when its labels change with the language, checked with Streamlit 1.67 in Chromium)."""
+    names = {"local": f"local ({T('engine.offline')})", "llm": f"llm ({s.model})"}  # looked up now: AppTest formats outside the run
+    return lambda e: names.get(e, e)
 
 
 def _sync_saved(result: dict, share: bool, author: str, stale: bool) -> None:

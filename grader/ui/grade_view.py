@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from grader.types import Citation, Grade, Rubric
-from grader.ui.common import T, lang, table, tr
+from grader.types import Grade, Rubric
+from grader.ui.common import T, lang, table, tr, where
 from grader.ui.render import (
     confidence_text,
     evidence_spans,
@@ -50,8 +50,10 @@ def show_story(story: str, grade: Grade | None, statuses: dict[str, str] | None 
         st.caption(T("grade.legend"))
 
 
-def show_indicators(grade: Grade, rubric: Rubric | None, statuses: dict[str, str] | None = None) -> None:
-    rows = indicator_rows(grade, rubric, grade.language, statuses)
+def show_indicators(grade: Grade, rubric: Rubric | None, statuses: dict[str, str] | None = None,
+                    criteria_lang: str | None = None) -> None:
+    """The indicator table; its criteria in `criteria_lang` (default: the story's language, like the feedback)."""
+    rows = indicator_rows(grade, rubric, criteria_lang or grade.language, statuses)
     if not rows:
         return
     for row in rows:
@@ -67,13 +69,6 @@ def show_indicators(grade: Grade, rubric: Rubric | None, statuses: dict[str, str
     }, height="content")  # all indicators at once (21 rows), not a 10-row window to scroll
 
 
-def _location(c: Citation) -> str:
-    """Where a cited entry is, with the index's "principles" in the interface language."""
-    if c.kind == "principle" and c.location.endswith(", principles"):
-        return c.location.removesuffix("principles") + T("grade.principles")
-    return c.location
-
-
 def show_citations(grade: Grade) -> None:
     criteria = [c for c in grade.citations if c.kind in ("indicator", "principle")]
     passages = [c for c in grade.citations if c.kind == "passage"]
@@ -82,11 +77,11 @@ def show_citations(grade: Grade) -> None:
             continue
         st.markdown(f"**{title}**")
         for c in items:
-            location = _location(c)
+            location = where(c.location)
             with st.expander(md_escape(f"{c.id} · {location or c.source}")):
                 st.html(text_html(c.text))
-                where = c.source + (f" — {location}" if location else "")
-                st.caption(md_escape(T("grade.source", source=where)))
+                origin = c.source + (f" — {location}" if location else "")
+                st.caption(md_escape(T("grade.source", source=origin)))
 
 
 def show_feedback(grade: Grade) -> None:

@@ -78,7 +78,6 @@ STRINGS: dict[str, dict[str, str]] = {
     "grade.legend": {"en": "green: indicator met · yellow: partly met (hover for the indicator ids)",
                      "ko": "초록: 충족 · 노랑: 부분 충족 (마우스를 올리면 지표 id)"},
     "grade.indicators": {"en": "Indicators", "ko": "지표"},
-    "grade.principles": {"en": "principles", "ko": "원칙"},
     "grade.citations": {"en": "Cited criteria", "ko": "인용한 기준"},
     "grade.passages": {"en": "Source passages", "ko": "출처 문단"},
     "grade.source": {"en": "Source: {source}", "ko": "출처: {source}"},
@@ -165,11 +164,34 @@ STRINGS: dict[str, dict[str, str]] = {
     "evals.source": {"en": "Eval set", "ko": "평가셋"},
     "evals.upload": {"en": "Upload a .jsonl file", "ko": ".jsonl 파일 올리기"},
     "evals.file": {"en": "File", "ko": "파일"},
+    "evals.upload.kept": {"en": "Uploaded earlier: **{name}** ({size} KB). Run eval uses it, or upload another file above.",
+                          "ko": "앞서 올린 파일: **{name}** ({size} KB). 실행하면 이 파일을 씁니다. 다른 파일은 위에서 올리세요."},
+    "evals.upload.forget": {"en": "Remove", "ko": "지우기"},
     "evals.none": {"en": "No .jsonl files in {path}.", "ko": "{path}에 .jsonl 파일이 없습니다."},
     "evals.repeats": {"en": "Repeats", "ko": "반복 횟수"},
     "evals.run": {"en": "Run eval", "ko": "실행"},
-    "evals.progress": {"en": "Graded {done} / {total}", "ko": "{done} / {total} 평가됨"},
-    "evals.done": {"en": "Run {id} finished.", "ko": "{id} 실행 완료."},
+    "evals.progress.start": {"en": "Reading the eval set and loading the engine…", "ko": "평가셋을 읽고 엔진을 불러오는 중…"},
+    "evals.progress": {"en": "Graded {done} / {total} ({pct}%) · {elapsed} elapsed · about {left} left",
+                       "ko": "{total}개 중 {done}개 평가 ({pct}%) · 경과 {elapsed} · 남은 시간 약 {left}"},
+    "evals.progress.no_eta": {"en": "Graded {done} / {total} ({pct}%) · {elapsed} elapsed",
+                              "ko": "{total}개 중 {done}개 평가 ({pct}%) · 경과 {elapsed}"},
+    "evals.done": {"en": "Run {id} finished: {n} graded in {elapsed}.", "ko": "{id} 실행 완료: {n}개를 {elapsed} 동안 평가했습니다."},
+    "evals.done.resumed": {"en": "Run {id} finished: {n} graded, the last {now} of them in {elapsed} after resuming.",
+                           "ko": "{id} 실행 완료: {n}개 평가, 이어서 실행한 뒤 마지막 {now}개를 {elapsed} 동안 평가했습니다."},
+    "evals.stay": {
+        "en": "Stay on this page until a run finishes: opening another page, or changing anything on this one, stops it. "
+              "A run saves its grades every {n} stories; a stopped run is then offered here (in this browser tab) "
+              "to resume, without grading the saved stories again, or to discard.",
+        "ko": "실행이 끝날 때까지 이 페이지에 머무르세요. 다른 페이지를 열거나 이 페이지에서 무엇이든 바꾸면 실행이 멈춥니다. "
+              "실행은 이야기 {n}개마다 결과를 저장하며, 멈춘 실행은 (이 브라우저 탭에서) 여기에서 이어서 하거나 버릴 수 있습니다. "
+              "이어서 하면 저장된 이야기는 다시 평가하지 않습니다.",
+    },
+    "evals.stopped": {
+        "en": "A run of {name} ({engine} ×{repeats}) stopped before it finished: {saved} grades are saved.",
+        "ko": "{name} 실행({engine} ×{repeats})이 끝나기 전에 멈췄습니다. 저장된 평가 {saved}개.",
+    },
+    "evals.resume": {"en": "Resume", "ko": "이어서 실행"},
+    "evals.discard": {"en": "Discard", "ko": "버리기"},
     "evals.history": {"en": "Runs", "ko": "실행 기록"},
     "evals.show": {"en": "Show run", "ko": "실행 보기"},
     "evals.compare": {"en": "Compare two runs", "ko": "두 실행 비교"},
@@ -248,6 +270,13 @@ STRINGS: dict[str, dict[str, str]] = {
         "ko": "자료 {sources}개 색인: 추가 {added}, 갱신 {updated}, 삭제 {removed}, 변경 없음 {unchanged}.",
     },
     "rubric.skipped": {"en": "Skipped: {what}", "ko": "건너뜀: {what}"},
+    # languages of stories and rubrics, named in the interface language (the interface switch names each in its own)
+    "lang.en": {"en": "English", "ko": "영어"},
+    "lang.ko": {"en": "Korean", "ko": "한국어"},
+    # where a cited or found index entry is (its stored location names these in English)
+    "where.principles": {"en": "principles", "ko": "원칙"},
+    "where.chunk": {"en": "chunk {n}", "ko": "{n}번째 부분"},
+    "engine.offline": {"en": "offline", "ko": "오프라인"},
     # placeholder of an empty filter (multiselect)
     "filter.all": {"en": "All", "ko": "전체"},
     # statuses: of an indicator, of a grade

@@ -15,7 +15,6 @@ from grader.types import Rubric
 from grader.ui.charts import heatmap
 from grader.ui.common import T, lang, settings, show_error, store, table, tr
 from grader.ui.grade_view import show_citations, show_feedback, show_indicators, show_level, show_story
-from grader.ui.i18n import LANG_NAMES
 from grader.render import when
 from grader.ui.render import confidence_text, level_label, md_escape, snippet
 
@@ -68,8 +67,9 @@ def _queue(db: Store, blind: bool) -> None:
     low = c3.checkbox(T("review.f.low_conf"), key="rf_low", disabled=blind)
     threshold = c3.slider(T("review.f.threshold"), 0.05, 1.0, 0.5, 0.05, key="rf_threshold", disabled=blind or not low)
     engines = c4.multiselect(T("review.f.engines"), ["local", "llm"], key="rf_engines", placeholder=every)
+    names = {v: tr("lang", v) for v in ("ko", "en")}  # looked up now: AppTest formats outside the run
     langs = c5.multiselect(T("review.f.langs"), ["ko", "en"], key="rf_langs", placeholder=every,
-                           format_func=LANG_NAMES.__getitem__)
+                           format_func=names.__getitem__)
     records = db.records(
         unreviewed=unreviewed, levels=None if blind else levels or None,
         max_confidence=threshold if low and not blind else None, engines=engines or None, languages=langs or None,
@@ -81,7 +81,7 @@ def _queue(db: Store, blind: bool) -> None:
     st.caption(T("review.count", n=len(records)))
     rows = []
     for r in records:
-        row = {"#": r.grade_id, "time": when(r.created_at), "author": r.author, "lang": LANG_NAMES.get(r.language, r.language),
+        row = {"#": r.grade_id, "time": when(r.created_at), "author": r.author, "lang": tr("lang", r.language),
                "engine": r.engine}
         if not blind:
             split = split_levels(r.grade.distribution) if r.level is not None else None  # README "Split grades"
@@ -116,7 +116,7 @@ def _detail(db: Store, r: Record, blind: bool) -> None:
     gid = r.grade_id
     rubric = _rubric(r.rubric_id)
     st.caption(md_escape(T("review.meta", id=gid, time=when(r.created_at), author=r.author or T("review.anonymous"),
-                           lang=LANG_NAMES.get(r.language, r.language), engine=r.engine + (f" ({r.model})" if r.model else ""))))
+                           lang=tr("lang", r.language), engine=r.engine + (f" ({r.model})" if r.model else ""))))
     n_levels = len(rubric.levels) if rubric else 6
     ui = lang()  # the coach's interface language (the story keeps its own)
     prior = r.review.coach_level if r.review else None
@@ -149,15 +149,19 @@ def _detail(db: Store, r: Record, blind: bool) -> None:
         for i, j in enumerate(grade.indicators):
             default = current.get(j.id, j.status)
             label = j.id + (f" — {rubric.indicator(j.id).text.get(ui)}" if rubric and _has(rubric, j.id) else "")
-            chosen = cols[i % 2].selectbox(
-                md_escape(label), INDICATOR_STATUSES, index=INDICATOR_STATUSES.index(default), key=f"corr_{gid}_{j.id}",
-                format_func=names.__getitem__,
-            )
+            with cols[i % 2]:
+                # shown as typed through escaped Markdown; the widget's own label (what a screen reader
+                # reads) is the plain text: an escaped label would be read out with its backslashes
+                st.markdown(md_escape(label))
+                chosen = st.selectbox(
+                    label, INDICATOR_STATUSES, index=INDICATOR_STATUSES.index(default), key=f"corr_{gid}_{j.id}",
+                    format_func=names.__getitem__, label_visibility="collapsed",
+                )
             if chosen != j.status:
                 corrections[j.id] = chosen
     statuses = {j.id: j.status for j in grade.indicators} | corrections
     show_story(r.story, grade, statuses)
-    show_indicators(grade, rubric, statuses)
+    show_indicators(grade, rubric, statuses, criteria_lang=ui)  # the criteria as in the correction boxes
     show_citations(grade)
     show_feedback(grade)
     comment = st.text_area(T("review.comment"), value=r.review.comment if r.review else "", key=f"coach_comment_{gid}")
@@ -200,7 +204,7 @@ def _agreement(db: Store) -> None:
     if not stats["n"]:
         st.info(T("review.no_reviews"))
         return
-    fmt = lambda v: "–" if v is None else f"{v:.2f}"  # noqa: E731
+    fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731 - metrics with 3 decimals, as on the Evals page
     c = st.columns(4)
     c[0].metric(T("review.n"), stats["n"])
     c[1].metric(T("review.qwk"), fmt(stats["qwk"]))

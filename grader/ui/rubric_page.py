@@ -13,7 +13,7 @@ from grader import index as index_mod
 from grader.errors import GraderError
 from grader.rubric import rubric_files
 from grader.types import Rubric
-from grader.ui.common import T, lang, settings, show_error, table, tr
+from grader.ui.common import T, lang, settings, show_error, table, tr, where
 from grader.ui.render import md_escape, text_html
 
 DOC_TYPES = ["txt", "md", "markdown", "html", "htm", "pdf"]
@@ -65,7 +65,7 @@ def _search(s) -> None:
             show_error(exc)
             return
         st.session_state[HITS] = (query, [
-            {"score": round(h.score, 3), "id": h.id, "kind": h.kind, "level": h.level, "source": h.location or h.source, "text": h.text}
+            {"score": round(h.score, 3), "id": h.id, "kind": h.kind, "level": h.level, "source": where(h.location) if h.location else h.source, "text": h.text}
             for h in hits
         ])
     if HITS not in st.session_state:
@@ -141,8 +141,9 @@ def render() -> None:
     if ids:
         c1, c2 = st.columns([3, 1])
         rid = c1.selectbox(T("grade.rubric"), ids, index=ids.index(s.rubric) if s.rubric in ids else 0, key="rubric_id")
+        names = {v: tr("lang", v) for v in ("ko", "en")}  # looked up now: AppTest formats outside the run
         rl = c2.radio(T("rubric.lang"), ["ko", "en"], index=0 if lang() == "ko" else 1, horizontal=True, key="rubric_lang",
-                      format_func=lambda v: "한국어" if v == "ko" else "English")
+                      format_func=names.__getitem__)
         try:
             show_rubric(grading.get_rubric(rid, s), rl)
         except GraderError as exc:

@@ -17,11 +17,13 @@ WARM_MODULES = ("grader.engines.local", "grader.index", "pandas", "grader.store_
 
 
 # the pages' inputs (keys, and key prefixes of per-item widgets); Streamlit forgets a widget's
-# value once a run does not draw it
+# value once a run does not draw it. (A file uploader's value cannot be set: the Evals page keeps
+# its uploaded file's name and bytes in a key of its own.)
 KEPT_KEYS = (
     "grade_story", "grade_author", "grade_share", "grade_rubric", "grade_engine",  # Grade
     "coach_name", "review_blind", "review_pick", "rf_unreviewed", "rf_levels", "rf_low", "rf_threshold",  # Review
     "rf_engines", "rf_langs", "agree_blind",
+    "evals_source", "evals_file", "evals_engine", "evals_repeats", "evals_pick", "evals_cmp_a", "evals_cmp_b",  # Evals
 )
 KEPT_PREFIXES = ("coach_level_", "coach_comment_", "corr_")  # Review, one per grading or indicator
 
