@@ -95,6 +95,20 @@ def test_held_out_short_stories_are_complete_pairs_outside_the_splits(items) -> 
     assert set(Counter(it.level for it in held)) == set(range(6))
 
 
+def test_everyday_accounts_are_not_work_texts_outside_the_splits(items) -> None:  # type: ignore[no-untyped-def]
+    """evals/candidates/e7-everyday.jsonl: first-person accounts of private life, kept out of
+    training for now (README "Everyday accounts of private life"). Each expects
+    insufficient_evidence, names no indicator, is in Korean or English, and is not in the splits."""
+    e7 = read_items([EVALS / "candidates" / "e7-everyday.jsonl"])
+    assert len(e7) == 90 and Counter(it.lang for it in e7) == {"en": 45, "ko": 45}
+    in_splits = {it.id for it in items} | {it.text for it in items}
+    assert not [it.id for it in e7 if it.id in in_splits or it.text in in_splits]
+    for it in e7:
+        assert it.id.startswith("e7-") and label_of(it) == "none" and not it.indicators, it.id
+        assert it.extras().get("expected_status") == "insufficient_evidence", it.id
+        assert "not-work" in it.tags and "everyday-narrative" in it.tags and 80 <= len(it.text) <= 2500, it.id
+
+
 def test_translations_of_train_stories_pair_with_their_originals(items) -> None:  # type: ignore[no-untyped-def]
     """evals/candidates/t-train-translations.jsonl: a translation of every train story that has no
     other telling, kept out of training (README "Translations as training data"). Each names its
