@@ -162,6 +162,7 @@ def eval_command(
 ) -> None:
     from grader.evals import parse_fail_under
 
+    thresholds = parse_fail_under(fail_under) if fail_under is not None else {}
     if files and files[0] == "compare" and not Path("compare").is_file():
         given = [flag for name, flag in RUN_OPTIONS.items() if (src := ctx.get_parameter_source(name)) and src.name != "DEFAULT"]
         if given:
@@ -169,12 +170,11 @@ def eval_command(
                 f"grader eval compare reads two finished runs: {', '.join(given)} would do nothing there "
                 "(it takes --fail-under, checked on run B, and --json)"
             )
-        _compare(files[1:], as_json, parse_fail_under(fail_under) if fail_under is not None else {})
+        _compare(files[1:], as_json, thresholds)
         return
     from grader.config import Settings
     from grader.evals import run_eval
 
-    thresholds = parse_fail_under(fail_under) if fail_under is not None else {}
     settings = Settings.from_env()
     bar = Progress(
         TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from grader.errors import EvalSetError
 from grader.eval_results import Brief
+from grader.rubric import entry_ids
 from grader.types import EvalItem, Grade, Rubric
 
 __all__ = [
@@ -38,7 +39,7 @@ class _RubricIds:
 
     def __init__(self, rubric: Rubric) -> None:
         self.rubric_id = rubric.id
-        self.ids = {i.id for i in rubric.indicators()} | {p.id for p in rubric.principles}
+        self.ids = entry_ids(rubric)
         self.example = next(iter(rubric.indicators()), None)
 
     def check(self, item: EvalItem, where: str) -> None:

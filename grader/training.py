@@ -27,6 +27,7 @@ from grader.model import DIGITS, Layer, artifact, level_inputs, sigmoid
 from grader.ngrams import (
     ANALYZER, MAX_FEATURES, MIN_DF, NGRAM_C, NGRAM_RANGE, NgramLayer, ngram_targets, output_names, story_text,
 )
+from grader.rubric import entry_ids
 from grader.types import EvalItem, Rubric
 
 SEED = 20231613
@@ -377,7 +378,7 @@ def indicator_targets(items: Sequence[EvalItem], rubric: Rubric) -> np.ndarray:
     """(n_items, n_indicators) 0/1: which indicators each story's gold label names (principle
     ids may be named too; they are not detected)."""
     ids = [i.id for i in rubric.indicators()]
-    unknown = sorted({i for it in items for i in it.indicators} - set(ids) - {p.id for p in rubric.principles})
+    unknown = sorted({i for it in items for i in it.indicators} - entry_ids(rubric))
     if unknown:
         raise BadInputError(f"the training data names ids that rubric {rubric.id} does not have: {', '.join(unknown[:5])}")
     return np.asarray([[i in it.indicators for i in ids] for it in items], dtype=np.int64)

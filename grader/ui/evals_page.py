@@ -7,6 +7,7 @@ import re
 import shutil
 import time
 import uuid
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -259,10 +260,9 @@ def _stopped_runs(db: Store, s) -> None:
     not graded again) or discard each."""
     for run_id, run in list((st.session_state.get(STOPPED) or {}).items()):
         saved = _evals().saved_grades(Path(run["out_dir"]), run["repeats"])
-        name = run["names"].get(run["path"], run["name"])
         slot = st.empty()
         with slot.container():
-            st.warning(T("evals.stopped", name=md_escape(name), engine=run["engine"], repeats=run["repeats"], saved=saved),
+            st.warning(T("evals.stopped", name=md_escape(run["name"]), engine=run["engine"], repeats=run["repeats"], saved=saved),
                        icon=":material/pause_circle:")
             left, right, _ = st.columns([1, 1, 4])
             resume = left.button(T("evals.resume"), key=f"evals_resume_{run_id}", type="primary")
@@ -384,8 +384,7 @@ def _history(db: Store) -> None:
     ], column_config=_metric_columns(("accuracy", "qwk", "within_one")))
     by_id = {r.id: r for r in runs}
     ids = list(by_id)
-    labels = [_run_label(r, set()) for r in runs]
-    twins = {x for x in labels if labels.count(x) > 1}
+    twins = {x for x, n in Counter(_run_label(r, set()) for r in runs).items() if n > 1}
     names = {r.id: _run_label(r, twins) for r in runs}  # looked up now: AppTest formats outside the run
     if st.session_state.get(SHOW) not in by_id:
         st.session_state.pop(SHOW, None)  # a stale pick falls back to the newest run
